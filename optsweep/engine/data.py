@@ -1,0 +1,416 @@
+"""Data: toy generators, CSV/NPZ loading, a seeded split and standardisation.
+
+Arrays are one sample per row: ``X`` is ``(n, features)``, ``y`` is ``(n,)``
+(class labels ``0..k-1``) or ``(n,)``/``(n, outputs)`` for regression.
+
+``make_moons`` and ``make_circles`` follow scikit-learn's algorithms draw for
+draw (``sklearn/datasets/_samples_generator.py``): for the same
+``numpy.random.RandomState`` they return bit-identical arrays, so the seed's
+course data (``np.random.seed(3); make_moons(300, noise=0.2)``) is reproduced
+without scikit-learn.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+RandomLike = int | np.random.RandomState | None
+
+REAL_DATASETS = ("digits", "breast_cancer", "wine", "iris")
+
+
+def check_random_state(seed: RandomLike) -> np.random.RandomState:
+    """A ``RandomState`` from ``None`` (the global one), an int, or itself."""
+    if seed is None:
+        return np.random.mtrand._rand
+    if isinstance(seed, np.random.RandomState):
+        return seed
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return np.random.RandomState(int(seed))
+    raise ValueError(f"random_state must be None, an int or a RandomState (got {seed!r})")
+
+
+def _halves(n_samples: int) -> tuple[int, int]:
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+        raise ValueError(f"n_samples must be an integer >= 1 (got {n_samples!r})")
+    return n_samples // 2, n_samples - n_samples // 2
+
+
+def _shuffle_and_noise(X, y, noise, rs, shuffle):
+    # sklearn.utils.shuffle: indices = arange(n); random_state.shuffle(indices)
+    if shuffle:
+        idx = np.arange(X.shape[0])
+        rs.shuffle(idx)
+        X, y = X[idx], y[idx]
+    if noise is not None:
+        X += rs.normal(scale=noise, size=X.shape)
+    return X, y
+
+
+def make_moons(
+    n_samples: int = 100,
+    *,
+    shuffle: bool = True,
+    noise: float | None = None,
+    random_state: RandomLike = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two interleaving half circles (scikit-learn's ``make_moons``, draw for draw)."""
+    n_out, n_in = _halves(n_samples)
+    rs = check_random_state(random_state)
+    outer_x = np.cos(np.linspace(0, np.pi, n_out))
+    outer_y = np.sin(np.linspace(0, np.pi, n_out))
+    inner_x = 1 - np.cos(np.linspace(0, np.pi, n_in))
+    inner_y = 1 - np.sin(np.linspace(0, np.pi, n_in)) - 0.5
+    X = np.vstack([np.append(outer_x, inner_x), np.append(outer_y, inner_y)]).T
+    y = np.hstack([np.zeros(n_out, dtype=np.intp), np.ones(n_in, dtype=np.intp)])
+    return _shuffle_and_noise(X, y, noise, rs, shuffle)
+
+
+def make_circles(
+    n_samples: int = 100,
+    *,
+    shuffle: bool = True,
+    noise: float | None = None,
+    random_state: RandomLike = None,
+    factor: float = 0.8,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A small circle inside a large one (scikit-learn's ``make_circles``)."""
+    if not 0 <= factor < 1:
+        raise ValueError(f"factor must be in [0, 1) (got {factor!r})")
+    n_out, n_in = _halves(n_samples)
+    rs = check_random_state(random_state)
+    lin_out = np.linspace(0, 2 * np.pi, n_out, endpoint=False)
+    lin_in = np.linspace(0, 2 * np.pi, n_in, endpoint=False)
+    X = np.vstack(
+        [
+            np.append(np.cos(lin_out), np.cos(lin_in) * factor),
+            np.append(np.sin(lin_out), np.sin(lin_in) * factor),
+        ]
+    ).T
+    y = np.hstack([np.zeros(n_out, dtype=np.intp), np.ones(n_in, dtype=np.intp)])
+    return _shuffle_and_noise(X, y, noise, rs, shuffle)
+
+
+def make_spirals(
+    n_samples: int = 300,
+    *,
+    n_classes: int = 3,
+    noise: float = 0.2,
+    turns: float = 1.0,
+    random_state: RandomLike = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n_classes`` interleaved arms of an Archimedean spiral (CS231n's toy data).
+
+    Arm ``c`` has radius ``r = t`` and angle ``2 pi turns t + 2 pi c / k`` for
+    ``t`` in ``[0, 1]``, with Gaussian noise of ``noise`` radians on the angle.
+    """
+    if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
+        raise ValueError(f"n_classes must be an integer >= 2 (got {n_classes!r})")
+    _halves(n_samples)
+    rs = check_random_state(random_state)
+    y = np.arange(n_samples, dtype=np.intp) % n_classes
+    t = rs.uniform(0, 1, n_samples)
+    angle = 2 * np.pi * (turns * t + y / n_classes) + rs.normal(scale=noise, size=n_samples)
+    X = np.column_stack([t * np.cos(angle), t * np.sin(angle)])
+    return X, y
+
+
+def make_blobs(
+    n_samples: int = 300,
+    *,
+    centers: int = 3,
+    n_features: int = 2,
+    cluster_std: float = 1.0,
+    box: float = 10.0,
+    random_state: RandomLike = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Isotropic Gaussian clusters with centres uniform in ``[-box, box]``."""
+    if isinstance(centers, bool) or not isinstance(centers, int) or centers < 2:
+        raise ValueError(f"centers must be an integer >= 2 (got {centers!r})")
+    if not isinstance(n_features, int) or n_features < 1:
+        raise ValueError(f"n_features must be an integer >= 1 (got {n_features!r})")
+    if not cluster_std > 0:
+        raise ValueError(f"cluster_std must be > 0 (got {cluster_std!r})")
+    _halves(n_samples)
+    rs = check_random_state(random_state)
+    mu = rs.uniform(-box, box, size=(centers, n_features))
+    y = rs.permutation(np.arange(n_samples, dtype=np.intp) % centers)
+    X = mu[y] + rs.normal(scale=cluster_std, size=(n_samples, n_features))
+    return X, y
+
+
+def make_xor(
+    n_samples: int = 300,
+    *,
+    noise: float = 0.1,
+    random_state: RandomLike = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points uniform in ``[-1, 1]^2``, label 1 where ``x0 * x1 > 0``, with
+    Gaussian noise added to the inputs after labelling."""
+    _halves(n_samples)
+    rs = check_random_state(random_state)
+    X = rs.uniform(-1, 1, size=(n_samples, 2))
+    y = (X[:, 0] * X[:, 1] > 0).astype(np.intp)
+    X += rs.normal(scale=noise, size=X.shape)
+    return X, y
+
+
+GENERATORS = {
+    "moons": make_moons,
+    "circles": make_circles,
+    "spirals": make_spirals,
+    "blobs": make_blobs,
+    "xor": make_xor,
+}
+
+
+def load_real(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled data sets (no download): digits, breast_cancer,
+    wine, iris."""
+    if name not in REAL_DATASETS:
+        raise ValueError(f"dataset must be one of {', '.join(REAL_DATASETS)} (got {name!r})")
+    try:
+        from sklearn import datasets as skd
+    except ImportError:
+        raise ImportError(
+            f"dataset {name!r} needs scikit-learn: pip install 'optsweep[datasets]'"
+        ) from None
+    bunch = getattr(skd, f"load_{name}")()
+    return np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target, dtype=np.intp)
+
+
+def load_csv(path: str | Path, label: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Read a CSV with a header row; ``label`` names the target column.
+
+    Feature columns must be numeric. Labels that are not all numbers are
+    class names, mapped to ``0..k-1`` in sorted order.
+
+    Returns
+    -------
+    X, y, feature_names
+    """
+    path = Path(path)
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        raise ValueError(f"{path}: empty CSV file")
+    header = [h.strip() for h in rows[0]]
+    if label not in header:
+        raise ValueError(f"{path}: label column {label!r} not in header ({', '.join(header)})")
+    j = header.index(label)
+    body = [r for r in rows[1:] if r]
+    if not body:
+        raise ValueError(f"{path}: no data rows")
+    feats = [h for i, h in enumerate(header) if i != j]
+    X = np.empty((len(body), len(feats)))
+    raw_y = []
+    for r, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise ValueError(f"{path}: line {r} has {len(row)} fields, header has {len(header)}")
+        raw_y.append(row[j].strip())
+        for c, (i, v) in enumerate((i, v) for i, v in enumerate(row) if i != j):
+            try:
+                X[r - 2, c] = float(v)
+            except ValueError:
+                raise ValueError(
+                    f"{path}: line {r}, column {header[i]!r} is not a number (got {v!r})"
+                ) from None
+    try:
+        y = np.array([float(v) for v in raw_y])
+        if np.all(y == np.round(y)):
+            y = y.astype(np.intp)
+    except ValueError:
+        _, y = np.unique(np.array(raw_y), return_inverse=True)
+        y = y.astype(np.intp)
+    return X, y, feats
+
+
+def load_npz(path: str | Path, x_key: str = "X", y_key: str = "y") -> tuple[np.ndarray, np.ndarray]:
+    """Read ``X`` and ``y`` from an ``.npz`` file (never with pickle)."""
+    path = Path(path)
+    with np.load(path, allow_pickle=False) as z:
+        for k in (x_key, y_key):
+            if k not in z.files:
+                raise ValueError(f"{path}: no array {k!r} (has {', '.join(z.files)})")
+        return np.asarray(z[x_key], dtype=np.float64), np.asarray(z[y_key])
+
+
+def check_Xy(X: np.ndarray, y: np.ndarray, where: str = "data") -> tuple[np.ndarray, np.ndarray]:
+    """Check shapes and finiteness; return ``X`` as float64 2-D and ``y``."""
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y)
+    if X.ndim != 2:
+        raise ValueError(f"{where}: X must be 2-D (n, features) (got shape {X.shape})")
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"{where}: X and y have different lengths (X has {X.shape[0]} rows, y has {y.shape[0]})"
+        )
+    if X.shape[0] == 0:
+        raise ValueError(f"{where}: no samples")
+    bad = ~np.isfinite(X)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise ValueError(
+            f"{where}: X has non-finite values (first at row {r}, column {c}: {X[r, c]})"
+        )
+    if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
+        r = int(np.argwhere(~np.isfinite(y))[0][0])
+        raise ValueError(f"{where}: y has non-finite values (first at row {r}: {y[r]})")
+    return X, y
+
+
+def split_indices(
+    y: np.ndarray, val_fraction: float, seed: int | np.random.Generator, stratify: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded train/validation indices, stratified by class when asked.
+
+    Each class contributes ``round(val_fraction * n_class)`` samples to the
+    validation part (at least one when the class has two or more samples).
+    """
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1) (got {val_fraction!r})")
+    n = y.shape[0]
+    if val_fraction == 0:
+        return np.arange(n), np.arange(0)
+    rng = np.random.default_rng(seed)
+    if stratify:
+        val = []
+        for c in np.unique(y):
+            idx = rng.permutation(np.flatnonzero(y == c))
+            k = round(val_fraction * idx.size)
+            k = min(max(k, 1 if idx.size > 1 else 0), idx.size - 1)
+            val.append(idx[:k])
+        val_idx = np.sort(np.concatenate(val))
+    else:
+        k = max(1, round(val_fraction * n))
+        val_idx = np.sort(rng.permutation(n)[:k])
+    mask = np.ones(n, dtype=bool)
+    mask[val_idx] = False
+    return np.flatnonzero(mask), val_idx
+
+
+@dataclass(frozen=True)
+class Standardizer:
+    """``(x - mean) / std`` with the mean and std of the training part only."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, X: np.ndarray) -> Standardizer:
+        std = X.std(axis=0)
+        return cls(X.mean(axis=0), np.where(std > 0, std, 1.0))
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return (X - self.mean) / self.std
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Training and (optional) validation arrays, ready for :func:`train`."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+    name: str = "data"
+    scaler: Standardizer | None = None
+
+    @property
+    def n_features(self) -> int:
+        return self.X_train.shape[1]
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes for integer labels (0 for real-valued targets)."""
+        y = self.y_train
+        if np.issubdtype(y.dtype, np.integer):
+            ys = y if self.y_val is None else np.concatenate([y, self.y_val])
+            return int(ys.max()) + 1
+        return 0
+
+
+def prepare(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    val_fraction: float = 0.0,
+    seed: int = 0,
+    standardize: bool = False,
+    stratify: bool | None = None,
+    name: str = "data",
+) -> Dataset:
+    """Split ``(X, y)`` with a seed and standardise on the training part.
+
+    ``stratify`` defaults to True for integer (class) labels.
+    """
+    X, y = check_Xy(X, y, name)
+    if stratify is None:
+        stratify = np.issubdtype(y.dtype, np.integer)
+    tr, va = split_indices(y, val_fraction, seed, stratify)
+    Xtr, ytr = X[tr], y[tr]
+    Xva, yva = (X[va], y[va]) if va.size else (None, None)
+    scaler = None
+    if standardize:
+        scaler = Standardizer.fit(Xtr)
+        Xtr = scaler.transform(Xtr)
+        Xva = None if Xva is None else scaler.transform(Xva)
+    return Dataset(Xtr, ytr, Xva, yva, name=name, scaler=scaler)
+
+
+def load_data(
+    source: str,
+    *,
+    seed: int = 0,
+    label: str | None = None,
+    legacy: bool = False,
+    **kwargs,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Load ``(X, y)`` from a generator name, a real data set name, or a path.
+
+    Generators take their keyword arguments (``n_samples``, ``noise``, ...)
+    and draw from ``RandomState(seed)``. With ``legacy=True`` they draw from
+    the global state after ``np.random.seed(seed)``, as the seed's course does.
+    A ``.csv`` path needs ``label``; an ``.npz`` path holds ``X`` and ``y``.
+    """
+    if source in GENERATORS:
+        if legacy:
+            np.random.seed(seed)  # noqa: NPY002 - the course seeds the global state
+            rs: RandomLike = None
+        else:
+            rs = np.random.RandomState(seed)
+        try:
+            return GENERATORS[source](random_state=rs, **kwargs)
+        except TypeError as e:
+            raise ValueError(f"data {source!r}: {e}") from None
+    if source in REAL_DATASETS:
+        return load_real(source)
+    path = Path(source)
+    if path.suffix == ".csv":
+        if not label:
+            raise ValueError(f"{path}: a CSV file needs the name of its label column")
+        X, y, _ = load_csv(path, label)
+        return X, y
+    if path.suffix == ".npz":
+        return load_npz(path)
+    raise ValueError(
+        f"data source must be a generator ({', '.join(GENERATORS)}), a data set "
+        f"({', '.join(REAL_DATASETS)}) or a .csv/.npz path (got {source!r})"
+    )
+
+
+def batch_sizes(m: int, batch_size: int) -> list[int]:
+    """Sizes of the mini-batches of one epoch: full batches, then the remainder.
+
+    The seed's ``random_mini_batches``: ``floor(m / size)`` complete batches and
+    a smaller last one when ``m % size != 0``. A size above ``m`` is one batch.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1 (got {batch_size!r})")
+    b = min(batch_size, m)
+    full, rest = divmod(m, b)
+    return [b] * full + ([rest] if rest else [])

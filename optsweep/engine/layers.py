@@ -1,0 +1,259 @@
+"""Activations and output heads, forward and derivative side by side.
+
+Every array here is laid out one sample per row: ``z`` and ``a`` are
+``(batch, units)``. Each activation writes into a caller-owned buffer (``out``)
+so that the training loop allocates nothing per batch.
+
+Sources
+-------
+- ReLU, tanh, sigmoid and their derivatives: deeplearning.ai, *Improving Deep
+  Neural Networks* (the seed's course), week 1 helpers ``relu_backward`` and
+  ``sigmoid_backward``.
+- Leaky ReLU: Maas, Hannun and Ng (2013), "Rectifier nonlinearities improve
+  neural network acoustic models", slope 0.01 for ``z < 0``.
+- Binary cross-entropy on a sigmoid, categorical cross-entropy on a softmax and
+  mean squared error on a linear output all give ``dL/dz = (a - y) / batch``
+  (times 2 / outputs for the squared error): Bishop (2006), *Pattern
+  Recognition and Machine Learning*, section 5.2; the seed's ``backward_propagation``
+  starts from ``dz3 = 1/m * (a3 - Y)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+LEAKY_SLOPE = 0.01
+
+Array = np.ndarray
+
+
+# --- hidden activations: forward(z, out) -> out ; backward(da, z, a, out) -> out ---
+
+
+def _relu(z: Array, out: Array) -> Array:
+    return np.maximum(z, 0, out=out)
+
+
+def _relu_backward(da: Array, z: Array, a: Array, out: Array) -> Array:
+    # f'(z) = 1 for z > 0, else 0 (the seed: ``np.int64(a > 0)``); sign(a) is
+    # that mask already in floating point, which saves a cast
+    np.sign(a, out=out)
+    return np.multiply(da, out, out=out)
+
+
+def _leaky_relu(z: Array, out: Array) -> Array:
+    np.multiply(z, LEAKY_SLOPE, out=out)
+    return np.maximum(z, out, out=out)
+
+
+def _leaky_relu_backward(da: Array, z: Array, a: Array, out: Array) -> Array:
+    return np.multiply(da, np.where(z > 0, 1.0, LEAKY_SLOPE).astype(da.dtype, copy=False), out=out)
+
+
+def _tanh(z: Array, out: Array) -> Array:
+    return np.tanh(z, out=out)
+
+
+def _tanh_backward(da: Array, z: Array, a: Array, out: Array) -> Array:
+    # f'(z) = 1 - tanh(z)^2
+    np.multiply(a, a, out=out)
+    np.subtract(1, out, out=out)
+    return np.multiply(da, out, out=out)
+
+
+def _sigmoid(z: Array, out: Array) -> Array:
+    # 1 / (1 + exp(-z)), written as the seed writes it so that legacy runs match
+    np.negative(z, out=out)
+    np.exp(out, out=out)
+    out += 1
+    return np.divide(1, out, out=out)
+
+
+def _sigmoid_backward(da: Array, z: Array, a: Array, out: Array) -> Array:
+    # f'(z) = a (1 - a)
+    np.subtract(1, a, out=out)
+    out *= a
+    return np.multiply(da, out, out=out)
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A hidden-layer nonlinearity: ``forward`` and its derivative."""
+
+    name: str
+    forward: Callable[[Array, Array], Array]
+    backward: Callable[[Array, Array, Array, Array], Array]
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "relu": Activation("relu", _relu, _relu_backward),
+    "leaky_relu": Activation("leaky_relu", _leaky_relu, _leaky_relu_backward),
+    "tanh": Activation("tanh", _tanh, _tanh_backward),
+    "sigmoid": Activation("sigmoid", _sigmoid, _sigmoid_backward),
+}
+
+
+# --- output heads: output activation, loss, dL/dz, and an additive metric ---
+
+
+class Head:
+    """Output activation with its loss.
+
+    ``loss`` and ``score`` take the logits ``z`` (pre-activations of the
+    output layer), so the training loop can keep a whole epoch's logits and
+    evaluate both once per epoch instead of once per batch; the values are the
+    same as the per-batch ones, weighted by batch size.
+
+    Subclasses define ``forward`` (output activation), ``loss`` (mean over the
+    rows), ``grad`` (``dL/dz`` of the mean loss, from the output ``a``),
+    ``encode`` (labels to targets) and ``score`` (the number of correct
+    predictions, summed; the metric follows from it).
+    """
+
+    name: str = ""
+    task: str = ""
+    metric: str = ""
+
+    def check_outputs(self, n_out: int) -> None:  # pragma: no cover - overridden
+        """Raise ``ValueError`` when ``n_out`` output units do not suit the head."""
+
+    def forward(self, z: Array, out: Array) -> Array:
+        raise NotImplementedError
+
+    def loss(self, z: Array, y: Array) -> float:
+        raise NotImplementedError
+
+    def grad(self, a: Array, y: Array, out: Array) -> Array:
+        # (a - y) / batch for the matching loss (see module docstring)
+        np.subtract(a, y, out=out)
+        out *= 1.0 / a.shape[0]
+        return out
+
+    def encode(self, y: Array, n_out: int, dtype: np.dtype) -> Array:
+        raise NotImplementedError
+
+    def score(self, z: Array, y: Array) -> float:
+        raise NotImplementedError
+
+    def metric_from(self, score_sum: float, loss_mean: float, n: int, y_var: float) -> float:
+        """Epoch metric from the summed scores (accuracy by default)."""
+        return score_sum / n
+
+
+class SigmoidBCE(Head):
+    """Sigmoid output with binary cross-entropy (the seed's head).
+
+    ``L = -mean(y log a + (1 - y) log(1 - a))`` with ``a = sigmoid(z)``,
+    evaluated as ``mean(log(1 + exp(z)) - y z)`` so that a saturated output
+    gives a large finite loss rather than ``log(0)``. A sample is predicted 1
+    when ``a > 0.5``, that is ``z > 0`` (the seed's ``predict``).
+    """
+
+    name, task, metric = "sigmoid", "binary", "accuracy"
+
+    def check_outputs(self, n_out: int) -> None:
+        if n_out != 1:
+            raise ValueError(f"head 'sigmoid' needs 1 output unit (got layer size {n_out})")
+
+    def forward(self, z: Array, out: Array) -> Array:
+        return _sigmoid(z, out)
+
+    def loss(self, z: Array, y: Array) -> float:
+        # mean(log(1 + e^z)) - mean(y z); z and y are (n, 1)
+        return float((np.logaddexp(0, z).sum() - np.vdot(y, z)) / max(z.shape[0], 1))
+
+    def encode(self, y: Array, n_out: int, dtype: np.dtype) -> Array:
+        labels = np.asarray(y)
+        values = np.unique(labels)
+        if not np.isin(values, (0, 1)).all():
+            raise ValueError(f"head 'sigmoid' needs labels 0 and 1 (got {values[:5].tolist()})")
+        return labels.astype(dtype).reshape(-1, 1)
+
+    def score(self, z: Array, y: Array) -> float:
+        return int(np.count_nonzero((z > 0) == y))  # y holds 0.0 and 1.0
+
+
+class SoftmaxCE(Head):
+    """Softmax output with categorical cross-entropy.
+
+    ``L = mean(logsumexp(z) - z[label])``, shifted by ``max(z)`` for stability.
+    """
+
+    name, task, metric = "softmax", "multiclass", "accuracy"
+
+    def check_outputs(self, n_out: int) -> None:
+        if n_out < 2:
+            raise ValueError(f"head 'softmax' needs at least 2 output units (got {n_out})")
+
+    def forward(self, z: Array, out: Array) -> Array:
+        np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+        np.exp(out, out=out)
+        out /= out.sum(axis=1, keepdims=True)
+        return out
+
+    def loss(self, z: Array, y: Array) -> float:
+        zmax = z.max(axis=1, keepdims=True)
+        lse = np.log(np.exp(z - zmax).sum(axis=1)) + zmax[:, 0]
+        return float((lse.sum() - np.vdot(y, z)) / max(z.shape[0], 1))
+
+    def encode(self, y: Array, n_out: int, dtype: np.dtype) -> Array:
+        labels = np.asarray(y)
+        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError("head 'softmax' needs integer class labels of shape (n,)")
+        if labels.size and (labels.min() < 0 or labels.max() >= n_out):
+            raise ValueError(
+                f"head 'softmax' has {n_out} outputs but labels span {labels.min()}..{labels.max()}"
+            )
+        onehot = np.zeros((labels.size, n_out), dtype=dtype)
+        onehot[np.arange(labels.size), labels] = 1
+        return onehot
+
+    def score(self, z: Array, y: Array) -> float:
+        return int(np.count_nonzero(z.argmax(axis=1) == y.argmax(axis=1)))
+
+
+class LinearMSE(Head):
+    """Linear output with mean squared error, ``L = mean((a - y)^2)``.
+
+    The metric is the coefficient of determination pooled over outputs,
+    ``R^2 = 1 - MSE / mean(var(y))``.
+    """
+
+    name, task, metric = "linear", "regression", "r2"
+
+    def check_outputs(self, n_out: int) -> None:
+        if n_out < 1:
+            raise ValueError(f"head 'linear' needs at least 1 output unit (got {n_out})")
+
+    def forward(self, z: Array, out: Array) -> Array:
+        np.copyto(out, z)
+        return out
+
+    def loss(self, z: Array, y: Array) -> float:
+        d = z - y
+        return float(np.mean(d * d)) if d.size else 0.0
+
+    def grad(self, a: Array, y: Array, out: Array) -> Array:
+        # d/dz mean((a - y)^2) over batch * outputs entries
+        np.subtract(a, y, out=out)
+        out *= 2.0 / (a.shape[0] * a.shape[1])
+        return out
+
+    def encode(self, y: Array, n_out: int, dtype: np.dtype) -> Array:
+        t = np.asarray(y, dtype=dtype)
+        t = t.reshape(-1, 1) if t.ndim == 1 else t
+        if t.shape[1] != n_out:
+            raise ValueError(f"head 'linear' has {n_out} outputs but targets have {t.shape[1]}")
+        return t
+
+    def score(self, z: Array, y: Array) -> float:
+        return 0.0
+
+    def metric_from(self, score_sum: float, loss_mean: float, n: int, y_var: float) -> float:
+        return 1.0 - loss_mean / y_var if y_var > 0 else float("nan")
+
+
+HEADS: dict[str, Head] = {h.name: h for h in (SigmoidBCE(), SoftmaxCE(), LinearMSE())}

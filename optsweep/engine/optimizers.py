@@ -1,0 +1,198 @@
+"""Optimizers: gd, momentum, rmsprop and adam, each a small class with state.
+
+An optimizer is given parameter arrays and their gradients; one call to
+:meth:`Optimizer.step` updates the parameters in place. The learning rate is
+an argument of ``step``: the schedule chooses it, not the optimizer. State is
+allocated on the first step with ``zeros_like`` (the seed's
+``initialize_velocity`` and ``initialize_adam``).
+
+The engine hands each optimizer one flat buffer (see :mod:`.network`), so a
+whole network updates in a dozen NumPy calls with one scratch array.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+Arrays = np.ndarray | Sequence[np.ndarray]
+
+
+def check_beta(name: str, value: float) -> float:
+    """Return ``value`` as a float after checking ``0 <= value < 1``."""
+    v = float(value)
+    if not 0.0 <= v < 1.0:
+        raise ValueError(f"{name} must be in [0, 1) (got {value!r})")
+    return v
+
+
+def check_eps(value: float) -> float:
+    v = float(value)
+    if not v > 0:
+        raise ValueError(f"eps must be > 0 (got {value!r})")
+    return v
+
+
+def _as_list(x: Arrays) -> list[np.ndarray]:
+    return [x] if isinstance(x, np.ndarray) else list(x)
+
+
+class Optimizer:
+    """Base class: keeps per-array state, applies :meth:`_update` to each array."""
+
+    name = ""
+    n_state = 0  # state arrays per parameter array
+
+    def __init__(self) -> None:
+        self.t = 0  # updates applied so far
+        self.state: list[list[np.ndarray]] | None = None
+
+    def step(self, params: Arrays, grads: Arrays, lr: float) -> None:
+        """Update ``params`` in place from ``grads`` with learning rate ``lr``."""
+        if self.state is None:
+            # the last array of each state list is scratch space
+            self.state = [
+                [np.zeros_like(p) for _ in range(self.n_state + 1)] for p in _as_list(params)
+            ]
+        self.t += 1
+        if isinstance(params, np.ndarray):  # the engine's one flat buffer
+            self._update(params, grads, self.state[0], lr)
+            return
+        for p, g, st in zip(params, grads, self.state):
+            self._update(p, g, st, lr)
+
+    def _update(self, p: np.ndarray, g: np.ndarray, st: list[np.ndarray], lr: float) -> None:
+        raise NotImplementedError
+
+
+class GD(Optimizer):
+    """Plain (mini-batch) gradient descent: ``W -= lr * dW`` (the seed's
+    ``update_parameters_with_gd``)."""
+
+    name = "gd"
+
+    def _update(self, p, g, st, lr):
+        (tmp,) = st
+        np.multiply(g, lr, out=tmp)
+        p -= tmp
+
+
+class Momentum(Optimizer):
+    """Gradient descent with momentum, the seed's form (an exponentially
+    weighted average of the gradients)::
+
+        v = beta * v + (1 - beta) * dW
+        W -= lr * v
+    """
+
+    name = "momentum"
+    n_state = 1
+
+    def __init__(self, beta: float = 0.9) -> None:
+        super().__init__()
+        self.beta = check_beta("beta", beta)
+
+    def _update(self, p, g, st, lr):
+        v, tmp = st
+        v *= self.beta
+        np.multiply(g, 1 - self.beta, out=tmp)
+        v += tmp
+        np.multiply(v, lr, out=tmp)
+        p -= tmp
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton, *Neural Networks for Machine Learning*, lecture 6e; the
+    seed's course, week 2)::
+
+        s = beta * s + (1 - beta) * dW^2
+        W -= lr * dW / (sqrt(s) + eps)
+    """
+
+    name = "rmsprop"
+    n_state = 1
+
+    def __init__(self, beta: float = 0.9, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.beta = check_beta("beta", beta)
+        self.eps = check_eps(eps)
+
+    def _update(self, p, g, st, lr):
+        s, tmp = st
+        s *= self.beta
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - self.beta
+        s += tmp
+        np.sqrt(s, out=tmp)
+        tmp += self.eps
+        np.divide(g, tmp, out=tmp)
+        tmp *= lr
+        p -= tmp
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba, 2015, Algorithm 1), the seed's form: bias-corrected
+    moments, ``t`` counting updates from 1, epsilon added after the root::
+
+        v = beta1 * v + (1 - beta1) * dW        v_hat = v / (1 - beta1^t)
+        s = beta2 * s + (1 - beta2) * dW^2      s_hat = s / (1 - beta2^t)
+        W -= lr * v_hat / (sqrt(s_hat) + eps)
+    """
+
+    name = "adam"
+    n_state = 2
+
+    def __init__(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.beta1 = check_beta("beta1", beta1)
+        self.beta2 = check_beta("beta2", beta2)
+        self.eps = check_eps(eps)
+
+    def _update(self, p, g, st, lr):
+        v, s, tmp = st
+        b1, b2, t = self.beta1, self.beta2, self.t
+        v *= b1
+        np.multiply(g, 1 - b1, out=tmp)
+        v += tmp
+        s *= b2
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - b2
+        s += tmp
+        # lr * v_hat / (sqrt(s_hat) + eps) rewritten with c = sqrt(1 - beta2^t):
+        # (lr c / (1 - beta1^t)) * v / (sqrt(s) + eps c); the same quantity, with
+        # the bias corrections folded into two scalars (Kingma and Ba, section 2)
+        c = math.sqrt(1 - b2**t)
+        np.sqrt(s, out=tmp)
+        tmp += self.eps * c
+        np.divide(v, tmp, out=tmp)
+        tmp *= lr * c / (1 - b1**t)
+        p -= tmp
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {c.name: c for c in (GD, Momentum, RMSprop, Adam)}
+
+
+def make_optimizer(
+    name: str,
+    *,
+    beta: float = 0.9,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+) -> Optimizer:
+    """Build an optimizer by name, passing it only the coefficients it uses.
+
+    ``beta`` is the momentum coefficient for ``momentum`` and the decay of
+    the squared-gradient average for ``rmsprop``.
+    """
+    if name == "gd":
+        return GD()
+    if name == "momentum":
+        return Momentum(beta)
+    if name == "rmsprop":
+        return RMSprop(beta, eps)
+    if name == "adam":
+        return Adam(beta1, beta2, eps)
+    raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)} (got {name!r})")

@@ -1,0 +1,169 @@
+"""Generators, loaders, split, standardisation and mini-batch partitions."""
+
+import numpy as np
+import pytest
+
+from optsweep.engine import (
+    GENERATORS,
+    batch_sizes,
+    load_csv,
+    load_data,
+    load_npz,
+    make_circles,
+    make_moons,
+    prepare,
+)
+from optsweep.engine.data import check_Xy, load_real
+
+
+@pytest.mark.parametrize(
+    ("m", "size", "want"),
+    [
+        (300, 64, [64, 64, 64, 64, 44]),
+        (300, 1, [1] * 300),
+        (300, 300, [300]),
+        (300, 1000, [300]),  # larger than m: one full batch
+        (256, 64, [64] * 4),
+    ],
+)
+def test_batch_partition(m, size, want):
+    assert batch_sizes(m, size) == want
+
+
+def test_batch_size_below_one():
+    with pytest.raises(ValueError, match=r"batch_size must be >= 1 \(got 0\)"):
+        batch_sizes(10, 0)
+
+
+@pytest.mark.parametrize("noise", [None, 0.2])
+def test_moons_and_circles_bit_identical_to_scikit_learn(noise):
+    sk = pytest.importorskip("sklearn.datasets", reason="scikit-learn is the reference")
+    for ours, theirs in ((make_moons, sk.make_moons), (make_circles, sk.make_circles)):
+        X1, y1 = ours(301, noise=noise, random_state=np.random.RandomState(7))
+        X2, y2 = theirs(301, noise=noise, random_state=np.random.RandomState(7))
+        assert np.array_equal(X1, X2) and np.array_equal(y1, y2)
+
+
+def test_course_data_from_global_seed():
+    sk = pytest.importorskip("sklearn.datasets", reason="scikit-learn is the reference")
+    np.random.seed(3)
+    X2, y2 = sk.make_moons(n_samples=300, noise=0.2)
+    X1, y1 = load_data("moons", n_samples=300, noise=0.2, seed=3, legacy=True)
+    assert np.array_equal(X1, X2) and np.array_equal(y1, y2)
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_generators_are_seeded_and_labelled(name):
+    X1, y1 = load_data(name, seed=5)
+    X2, y2 = load_data(name, seed=5)
+    X3, _ = load_data(name, seed=6)
+    assert np.array_equal(X1, X2) and np.array_equal(y1, y2)
+    assert not np.array_equal(X1, X3)
+    assert X1.ndim == 2 and X1.shape[0] == y1.shape[0]
+    assert np.issubdtype(y1.dtype, np.integer) and y1.min() == 0 and len(np.unique(y1)) >= 2
+
+
+def test_spirals_has_k_balanced_classes():
+    _, y = load_data("spirals", n_samples=300, n_classes=4, seed=0)
+    assert np.bincount(y).tolist() == [75, 75, 75, 75]
+
+
+def test_bad_generator_argument_names_it():
+    with pytest.raises(ValueError, match=r"data 'moons'.*bogus"):
+        load_data("moons", bogus=1)
+
+
+def test_unknown_source():
+    with pytest.raises(ValueError, match=r"\(got 'nope'\)"):
+        load_data("nope")
+
+
+def test_csv_roundtrip_with_string_labels(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text("a,kind,b\n1.5,cat,2\n-1,dog,0.5\n3,cat,1\n")
+    X, y, names = load_csv(p, "kind")
+    assert names == ["a", "b"]
+    np.testing.assert_array_equal(X, [[1.5, 2], [-1, 0.5], [3, 1]])
+    assert y.tolist() == [0, 1, 0]
+
+
+def test_csv_missing_label_column(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match=r"d.csv: label column 'y' not in header \(a, b\)"):
+        load_csv(p, "y")
+
+
+def test_csv_non_numeric_feature(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text("a,y\n1,0\nfoo,1\n")
+    with pytest.raises(ValueError, match=r"line 3, column 'a' is not a number \(got 'foo'\)"):
+        load_csv(p, "y")
+
+
+def test_npz_without_pickle(tmp_path):
+    p = tmp_path / "d.npz"
+    np.savez(p, X=np.ones((4, 2)), y=np.array([0, 1, 0, 1]))
+    X, y = load_npz(p)
+    assert X.shape == (4, 2) and y.tolist() == [0, 1, 0, 1]
+    q = tmp_path / "obj.npz"
+    np.savez(q, X=np.array([{"a": 1}], dtype=object), y=np.zeros(1))
+    with pytest.raises(ValueError, match="allow_pickle"):
+        load_npz(q)
+
+
+def test_x_and_y_lengths_differ():
+    with pytest.raises(ValueError, match=r"X has 3 rows, y has 2"):
+        check_Xy(np.zeros((3, 2)), np.zeros(2))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_data(bad):
+    X = np.zeros((3, 2))
+    X[1, 1] = bad
+    with pytest.raises(ValueError, match=r"first at row 1, column 1"):
+        check_Xy(X, np.zeros(3))
+
+
+def test_stratified_split_keeps_class_shares():
+    y = np.array([0] * 80 + [1] * 20)
+    X = np.arange(100, dtype=float).reshape(-1, 1)
+    d = prepare(X, y, val_fraction=0.25, seed=1)
+    assert np.bincount(d.y_val).tolist() == [20, 5]
+    assert np.bincount(d.y_train).tolist() == [60, 15]
+    # disjoint and complete
+    assert sorted(np.concatenate([d.X_train[:, 0], d.X_val[:, 0]]).tolist()) == list(range(100))
+    d2 = prepare(X, y, val_fraction=0.25, seed=1)
+    assert np.array_equal(d.X_val, d2.X_val)
+
+
+def test_standardisation_fits_training_part_only():
+    X, y = load_data("blobs", seed=0)
+    raw = prepare(X, y, val_fraction=0.3, seed=0)
+    d = prepare(X, y, val_fraction=0.3, seed=0, standardize=True)
+    mu, sd = raw.X_train.mean(axis=0), raw.X_train.std(axis=0)
+    np.testing.assert_allclose(d.X_train, (raw.X_train - mu) / sd, rtol=1e-12)
+    np.testing.assert_allclose(d.X_val, (raw.X_val - mu) / sd, rtol=1e-12)
+    assert np.abs(d.X_val.mean(axis=0)).max() > 1e-3  # not refitted on validation
+
+
+@pytest.mark.parametrize("name", ["digits", "iris"])
+def test_real_datasets_load(name):
+    pytest.importorskip("sklearn", reason="real data sets come from scikit-learn")
+    X, y = load_real(name)
+    assert X.shape[0] == y.shape[0] > 100 and y.min() == 0
+
+
+def test_real_dataset_without_scikit_learn(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake(name, *a, **k):
+        if name.startswith("sklearn"):
+            raise ImportError("no sklearn")
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", fake)
+    with pytest.raises(ImportError, match=r"pip install 'optsweep\[datasets\]'"):
+        load_real("wine")

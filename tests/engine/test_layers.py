@@ -1,0 +1,83 @@
+"""Finite-difference gradient checks for every activation and head."""
+
+import numpy as np
+import pytest
+
+from optsweep.engine import ACTIVATIONS, HEADS, Network
+from optsweep.engine.network import augment
+
+
+def _targets(head: str, n: int, n_out: int, rng) -> np.ndarray:
+    if head == "sigmoid":
+        return rng.integers(0, 2, n)
+    if head == "softmax":
+        return rng.integers(0, n_out, n)
+    return rng.normal(size=(n, n_out))
+
+
+def _loss(net: Network, Xa, Y) -> float:
+    return net.head.loss(net.logits(Xa), Y)
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("head", sorted(HEADS))
+def test_gradient_matches_central_differences(activation, head, rng):
+    n_out = 1 if head == "sigmoid" else 3
+    net = Network([4, 6, 5, n_out], activation=activation, head=head, rng=rng)
+    net.theta += rng.normal(scale=0.1, size=net.theta.shape)  # nonzero biases too
+    X = rng.normal(size=(7, 4))
+    Xa = augment(X)
+    Y = net.head.encode(_targets(head, 7, n_out, rng), n_out, net.dtype)
+    net.gradient(Xa, Y)
+    analytic = net.grad.copy()
+
+    h = 1e-6
+    numeric = np.empty_like(analytic)
+    for i in range(net.theta.size):
+        old = net.theta[i]
+        net.theta[i] = old + h
+        up = _loss(net, Xa, Y)
+        net.theta[i] = old - h
+        down = _loss(net, Xa, Y)
+        net.theta[i] = old
+        numeric[i] = (up - down) / (2 * h)
+    err = np.linalg.norm(analytic - numeric) / max(
+        np.linalg.norm(analytic) + np.linalg.norm(numeric), 1e-12
+    )
+    assert err < 1e-6, f"{activation}/{head}: relative gradient error {err:.2e}"
+
+
+def test_gradient_of_bias_is_sum_of_deltas(rng):
+    # one-layer network: dL/db = mean(a - y) for the sigmoid head, by hand
+    net = Network([3, 1], head="sigmoid", rng=rng)
+    X = rng.normal(size=(5, 3))
+    y = np.array([0, 1, 1, 0, 1])
+    Y = y.reshape(-1, 1).astype(float)
+    net.gradient(augment(X), Y)
+    a = 1 / (1 + np.exp(-(X @ net.W[0].T + net.b[0])))
+    np.testing.assert_allclose(net.db[0], [np.mean(a - Y)], rtol=1e-12)
+    np.testing.assert_allclose(net.dW[0], ((a - Y).T @ X) / 5, rtol=1e-12)
+
+
+@pytest.mark.parametrize("head", sorted(HEADS))
+def test_loss_matches_its_definition(head, rng):
+    n_out = 1 if head == "sigmoid" else 3
+    z = rng.normal(size=(6, n_out)) * 3
+    h = HEADS[head]
+    Y = h.encode(_targets(head, 6, n_out, rng), n_out, np.float64)
+    if head == "sigmoid":
+        a = 1 / (1 + np.exp(-z))
+        want = -np.mean(Y * np.log(a) + (1 - Y) * np.log(1 - a))
+    elif head == "softmax":
+        p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        want = -np.mean(np.log((p * Y).sum(axis=1)))
+    else:
+        want = np.mean((z - Y) ** 2)
+    assert h.loss(z, Y) == pytest.approx(want, rel=1e-12)
+
+
+def test_sigmoid_loss_is_finite_when_saturated():
+    h = HEADS["sigmoid"]
+    z = np.array([[800.0], [-800.0]])
+    Y = np.array([[0.0], [1.0]])
+    assert h.loss(z, Y) == pytest.approx(800.0)
