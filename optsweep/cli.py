@@ -1,0 +1,225 @@
+"""The command line: argparse wiring; the work is done elsewhere.
+
+Bad input (a sweep file, an argument, a results directory) prints one line,
+``optsweep: error: ...``, and exits with code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+from pathlib import Path
+
+from .errors import ConfigError, OptsweepError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage dump
+        self.exit(EXIT_USAGE, f"optsweep: error: {message} (see: {self.prog} --help)\n")
+
+
+def _positive_int(name: str):
+    def parse(s: str) -> int:
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer (got {s!r})") from None
+        if v < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 1 (got {v})")
+        return v
+
+    return parse
+
+
+def _n_jobs(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--n-jobs must be an integer (got {s!r})") from None
+    if v == 0 or v < -1:
+        raise argparse.ArgumentTypeError(f"--n-jobs must be -1 (all cores) or >= 1 (got {v})")
+    return v
+
+
+def _seconds(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--timeout must be a number of seconds (got {s!r})"
+        ) from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"--timeout must be > 0 seconds (got {s})")
+    return v
+
+
+def _results_arg(p: argparse.ArgumentParser, many: bool = False) -> None:
+    p.add_argument(
+        "results",
+        nargs="+" if many else None,
+        help="a results directory, e.g. results/quickstart",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="optsweep",
+        description="Hyperparameter sweeps for NumPy neural networks (Optuna, joblib, pandas).",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, errors only")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser(
+        "run",
+        help="run or resume a sweep",
+        description=(
+            "Run the sweep file's study, or resume it up to its budget. Writes the study, "
+            "the trials and curves tables and the report to RESULTS_ROOT/NAME/."
+        ),
+    )
+    run.add_argument("sweep", help="a sweep file, e.g. sweeps/quickstart.toml")
+    run.add_argument("--n-jobs", type=_n_jobs, help="worker processes (-1: all cores)")
+    run.add_argument("--trials", type=_positive_int("--trials"), help="trial budget of the study")
+    run.add_argument("--timeout", type=_seconds, help="stop asking for trials after S seconds")
+    run.add_argument(
+        "--storage", help="an Optuna storage URL (default: a journal file in the results)"
+    )
+    run.add_argument(
+        "--deterministic",
+        action="store_true",
+        default=None,
+        help="reproducible study whatever n_jobs (batched ask/tell in trial order)",
+    )
+    run.add_argument(
+        "--results-root", default="results", help="where studies go (default: results)"
+    )
+    run.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+
+    st = sub.add_parser("status", help="trials by state, best trial, time spent")
+    _results_arg(st)
+
+    ex = sub.add_parser("export", help="rebuild the trials and curves tables from the storage")
+    _results_arg(ex)
+    ex.add_argument(
+        "--format", choices=("parquet", "csv"), help="table format (default: the sweep's)"
+    )
+
+    rp = sub.add_parser(
+        "report",
+        help="write RESULTS/report/ (plots, report.md, report.html)",
+        description="Regenerate the report from the stored tables; with several "
+        "results directories, also compare them side by side.",
+    )
+    _results_arg(rp, many=True)
+    rp.add_argument("--out", help="with several studies: where the comparison goes")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * args.verbose if not args.quiet else logging.ERROR
+    logging.basicConfig(
+        level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return _COMMANDS[args.command](args)
+    except (ConfigError, FileNotFoundError, NotADirectoryError) as e:
+        msg = (
+            str(e)
+            if not isinstance(e, OSError) or not e.filename
+            else f"{e.filename}: {e.strerror}"
+        )
+        print(f"optsweep: error: {msg}", file=sys.stderr)
+        return EXIT_USAGE
+    except OptsweepError as e:
+        print(f"optsweep: error: {e}", file=sys.stderr)
+        return 1
+
+
+def _cmd_run(args) -> int:
+    from .config import load_sweep
+    from .runner import run_sweep
+
+    sweep = load_sweep(args.sweep)
+    overrides = {}
+    if args.n_jobs is not None:
+        overrides["n_jobs"] = args.n_jobs
+    if args.trials is not None:
+        overrides["n_trials"] = args.trials
+    if args.timeout is not None:
+        overrides["timeout"] = args.timeout
+    if args.storage:
+        overrides["storage"] = args.storage
+    if args.deterministic:
+        overrides["deterministic"] = True
+    if args.no_report:
+        overrides["report"] = False
+    sweep = sweep.with_overrides(**overrides)
+    s = run_sweep(sweep, root=args.results_root, progress=not args.quiet)
+    c = s.counts
+    best = "none yet" if s.best_value is None else f"{s.best_value:.6g}"
+    if not args.quiet:
+        print(
+            f"{sweep.name}: {s.ran} trial(s) this run in {s.seconds:.1f} s; study has "
+            f"{c['COMPLETE']} complete, {c['PRUNED']} pruned, {c['FAIL']} failed; "
+            f"best {sweep.study.metrics[0]} {best}"
+        )
+        print(f"results: {s.directory}/")
+    if s.interrupted:
+        print(
+            f"interrupted: finished trials are kept; run `optsweep run {args.sweep}` to resume",
+            file=sys.stderr,
+        )
+        return 130
+    if sweep.execution.report and not s.interrupted:
+        _write_report([s.directory], None, quiet=args.quiet)
+    return 0
+
+
+def _write_report(dirs: list[Path], out: str | None, quiet: bool) -> None:
+    try:
+        from .report import write_report
+    except ImportError:  # the report module arrives with the analysis issue
+        return
+    for path in write_report(dirs, out):
+        if not quiet:
+            print(f"report: {path}")
+
+
+def _cmd_status(args) -> int:
+    from .status import status_text
+
+    print(status_text(Path(args.results)))
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from .status import export
+
+    for p in export(Path(args.results), args.format):
+        print(f"wrote {p}")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    dirs = [Path(d) for d in args.results]
+    for d in dirs:
+        if not (d / "meta.json").exists():
+            raise ConfigError(f"{d}: not a results directory (no meta.json)")
+    _write_report(dirs, args.out, quiet=args.quiet)
+    return 0
+
+
+_COMMANDS = {"run": _cmd_run, "status": _cmd_status, "export": _cmd_export, "report": _cmd_report}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

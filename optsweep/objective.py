@@ -1,0 +1,184 @@
+"""The objective: one trial's hyperparameters in, one engine run out.
+
+Everything here is top-level and picklable, so joblib's worker processes can
+run it. A trial never raises: divergence, bad values and exceptions become a
+``fail`` outcome with the reason, and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .config import DataSection, SweepConfig
+from .engine import Dataset, ModelConfig, Schedule, TrainConfig, fit, load_data, prepare
+
+log = logging.getLogger(__name__)
+
+#: ``reporter(epoch, value) -> bool``: report a per-epoch value, True to prune.
+Reporter = Callable[[int, float], bool]
+
+
+def trial_seed(study_seed: int, number: int) -> int:
+    """The training seed of trial ``number``: from ``SeedSequence([study_seed, number])``,
+    so it depends on nothing else (not on n_jobs or on which worker ran it)."""
+    return int(np.random.SeedSequence([study_seed, number]).generate_state(1)[0])
+
+
+def load_dataset(data: DataSection, legacy: bool = False) -> Dataset:
+    """The sweep's data: loaded, split with ``data.seed``, standardised on the
+    training part. The same for every trial of a study."""
+    kwargs = dict(data.args)
+    X, y = load_data(
+        data.source, seed=data.seed, label=data.label, legacy=data.legacy or legacy, **kwargs
+    )
+    return prepare(
+        X,
+        y,
+        val_fraction=data.val_fraction,
+        seed=data.seed,
+        standardize=data.standardize,
+        name=os.path.basename(data.source),
+    )
+
+
+def resolve_head(head: str, data: Dataset) -> str:
+    """``auto``: sigmoid for two classes, softmax for more, linear for real targets."""
+    if head != "auto":
+        return head
+    if data.n_classes == 0:
+        return "linear"
+    return "sigmoid" if data.n_classes <= 2 else "softmax"
+
+
+def model_config(sweep: SweepConfig, data: Dataset) -> ModelConfig:
+    m = sweep.model
+    return ModelConfig(
+        hidden=m.hidden,
+        activation=m.activation,
+        head=resolve_head(m.head, data),
+        init=m.init,
+        dtype=sweep.train.dtype,
+    )
+
+
+def train_config(hp: dict[str, Any], sweep: SweepConfig, seed: int) -> TrainConfig:
+    """The engine's configuration for hyperparameters ``hp`` (see :mod:`.space`)."""
+    opt = hp["optimizer"]
+    beta = hp["momentum_beta"] if opt == "momentum" else hp["rmsprop_beta"]
+    schedule = Schedule(
+        hp["schedule"],
+        decay_rate=hp["decay_rate"] if hp["decay_rate"] is not None else 0.0,
+        interval=hp["interval"] or 1,
+        k=hp["k"] if hp["k"] is not None else 1.0,
+    )
+    return TrainConfig(
+        optimizer=opt,
+        lr=hp["lr"],
+        batch_size=int(hp["batch_size"]),
+        epochs=sweep.train.epochs,
+        schedule=schedule,
+        beta=beta if beta is not None else 0.9,
+        beta1=hp["beta1"] if hp["beta1"] is not None else 0.9,
+        beta2=hp["beta2"] if hp["beta2"] is not None else 0.999,
+        eps=hp["eps"] if hp["eps"] is not None else 1e-8,
+        seed=seed,
+        random_mode=sweep.train.random_mode,
+        divergence_factor=sweep.train.divergence_factor,
+    )
+
+
+@dataclass(frozen=True)
+class TrialTask:
+    """What a worker needs to run one trial."""
+
+    number: int
+    trial_id: int
+    seed: int
+    hparams: dict[str, Any]
+
+
+@dataclass
+class TrialOutcome:
+    """A finished trial, as the worker returns it to the main process.
+
+    ``status`` is ``complete``, ``pruned`` or ``fail``; ``values`` holds one
+    number per study metric (None unless complete).
+    """
+
+    number: int
+    status: str
+    reason: str = ""
+    values: tuple[float, ...] | None = None
+    history: dict[str, list] = field(default_factory=dict)
+    final: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    updates: int = 0
+    weights: dict[str, np.ndarray] | None = None
+    host: str = ""
+    pid: int = 0
+
+
+def _metric_values(sweep: SweepConfig, final: dict, seconds: float) -> tuple[float, ...]:
+    out = []
+    for m in sweep.study.metrics:
+        out.append(seconds if m == "train_seconds" else float(final[m]))
+    return tuple(out)
+
+
+def evaluate(
+    task: TrialTask,
+    data: Dataset,
+    sweep: SweepConfig,
+    reporter: Reporter | None = None,
+) -> TrialOutcome:
+    """Train one configuration; report the study's first metric every epoch.
+
+    Never raises: an exception, a divergence or a non-finite objective gives
+    ``status="fail"`` with the reason; a ``reporter`` that answers True
+    gives ``status="pruned"``.
+    """
+    base = {"number": task.number, "host": socket.gethostname(), "pid": os.getpid()}
+    metric = sweep.study.metrics[0]
+    callback = None
+    if reporter is not None:
+
+        def callback(epoch: int, record: dict) -> str | None:
+            if reporter(epoch, record[metric]):
+                return f"pruned at epoch {epoch}"
+            return None
+
+    try:
+        cfg = train_config(task.hparams, sweep, task.seed)
+        result = fit(model_config(sweep, data), data, cfg, callback)
+    except Exception as e:  # a trial's failure is data, not the end of the sweep
+        log.debug("trial %d raised:\n%s", task.number, traceback.format_exc())
+        return TrialOutcome(status="fail", reason=f"{type(e).__name__}: {e}", **base)
+    out = TrialOutcome(
+        status="complete",
+        history={k: v.tolist() for k, v in result.history.items()},
+        final=result.final,
+        seconds=result.seconds,
+        updates=result.updates,
+        **base,
+    )
+    if result.status == "diverged":
+        out.status, out.reason = "fail", result.reason
+    elif result.status == "stopped":
+        out.status, out.reason = "pruned", result.reason
+    else:
+        values = _metric_values(sweep, result.final, result.seconds)
+        if not all(math.isfinite(v) for v in values):
+            out.status, out.reason = "fail", f"objective is not finite: {values}"
+        else:
+            out.values = values
+            out.weights = result.network.state_dict()
+    return out

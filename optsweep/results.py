@@ -1,0 +1,279 @@
+"""Result tables: every trial and every epoch as pandas DataFrames.
+
+A results directory ``results/NAME/`` holds::
+
+    study.journal      the Optuna study (default storage; the source of truth)
+    meta.json          study name, storage, metrics and directions, data summary
+    sweep.toml         a copy of the sweep file
+    trials.parquet     one row per trial     (or trials.csv without pyarrow)
+    curves.parquet     one row per trial and epoch
+    models/            the best trials' weights, ``trial_NNNNN.npz``
+    report/            plots and report.md / report.html
+
+Tables are rebuilt from the storage alone (``optsweep export``): each trial
+keeps its hyperparameters, final numbers and per-epoch curve as user
+attributes. They are written atomically (temporary file, then rename) and
+read back without pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from .config import HPARAMS
+from .engine import HISTORY_COLUMNS
+
+TRIAL_COLUMNS = (
+    "number",
+    "state",
+    "value",
+    *HPARAMS,
+    "seed",
+    "epochs_run",
+    "train_loss",
+    "train_metric",
+    "val_loss",
+    "val_metric",
+    "train_seconds",
+    "seconds_per_epoch",
+    "updates",
+    "reason",
+    "host",
+    "datetime_start",
+    "datetime_complete",
+)
+CURVE_COLUMNS = ("trial", *HISTORY_COLUMNS)
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+_STR_COLUMNS = ("state", "optimizer", "schedule", "reason", "host")
+_INT_COLUMNS = ("number", "seed", "epochs_run", "updates", "batch_size", "interval")
+
+
+def clean_json(x: Any) -> Any:
+    """NaN and inf to None, NumPy scalars to Python, recursively (for user attrs)."""
+    if isinstance(x, dict):
+        return {k: clean_json(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [clean_json(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _num(x: Any) -> float:
+    return float("nan") if x is None else float(x)
+
+
+def trials_frame(
+    trials: Iterable[optuna.trial.FrozenTrial], metrics: tuple[str, ...] = ("value",)
+) -> pd.DataFrame:
+    """One row per trial, from the storage's frozen trials (see module docstring)."""
+    rows = []
+    for t in trials:
+        ua = t.user_attrs
+        hp = ua.get("hparams", {})
+        final = ua.get("final", {})
+        epochs = int(ua.get("epochs_run", 0))
+        secs = _num(ua.get("train_seconds"))
+        row: dict[str, Any] = {
+            "number": t.number,
+            "state": t.state.name,
+            "value": t.values[0] if t.values else float("nan"),
+        }
+        if len(metrics) > 1:
+            for i, m in enumerate(metrics):
+                row[f"value_{m}"] = t.values[i] if t.values else float("nan")
+        for name in HPARAMS:
+            row[name] = hp.get(name)
+        row.update(
+            seed=ua.get("seed"),
+            epochs_run=epochs,
+            train_loss=_num(final.get("train_loss")),
+            train_metric=_num(final.get("train_metric")),
+            val_loss=_num(final.get("val_loss")),
+            val_metric=_num(final.get("val_metric")),
+            train_seconds=secs,
+            seconds_per_epoch=secs / epochs if epochs else float("nan"),
+            updates=ua.get("updates"),
+            reason=ua.get("reason", ""),
+            host=ua.get("host", ""),
+            datetime_start=t.datetime_start,
+            datetime_complete=t.datetime_complete,
+        )
+        rows.append(row)
+    cols = list(TRIAL_COLUMNS)
+    if len(metrics) > 1:
+        cols[3:3] = [f"value_{m}" for m in metrics]
+    return _typed(pd.DataFrame(rows, columns=cols))
+
+
+def curves_frame(trials: Iterable[optuna.trial.FrozenTrial]) -> pd.DataFrame:
+    """One row per trial and epoch (long format), from the trials' ``curve`` attribute."""
+    parts = []
+    for t in trials:
+        curve = t.user_attrs.get("curve")
+        if not curve or not curve.get("epoch"):
+            continue
+        d = {c: np.asarray([_num(v) for v in curve.get(c, [])]) for c in HISTORY_COLUMNS}
+        d["trial"] = np.full(len(d["epoch"]), t.number)
+        parts.append(pd.DataFrame(d, columns=list(CURVE_COLUMNS)))
+    if not parts:
+        return _typed(pd.DataFrame({c: [] for c in CURVE_COLUMNS}))
+    return _typed(pd.concat(parts, ignore_index=True))
+
+
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
+    """Sensible dtypes: nullable integers, pandas' ``str`` for text, float elsewhere."""
+    out = {}
+    for c in df.columns:
+        s = df[c]
+        if c in _STR_COLUMNS:
+            out[c] = (
+                s.astype("str") if s.notna().all() else s.astype(pd.StringDtype(na_value=np.nan))
+            )
+        elif c in _INT_COLUMNS or c in ("trial", "epoch"):
+            out[c] = pd.to_numeric(s, errors="coerce").astype("Int64")
+        elif c.startswith("datetime"):
+            out[c] = pd.to_datetime(s)
+        else:
+            out[c] = pd.to_numeric(s, errors="coerce").astype("float64")
+    return pd.DataFrame(out, columns=df.columns)
+
+
+# --- files ---------------------------------------------------------------------------
+
+
+def resolve_format(fmt: str) -> str:
+    """``auto``: Parquet when pyarrow is installed, else CSV."""
+    if fmt != "auto":
+        return fmt
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return "csv"
+    return "parquet"
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` then rename over ``path``: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the usual mode
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def write_table(df: pd.DataFrame, directory: Path, name: str, fmt: str) -> Path:
+    """Write ``df`` as ``directory/name.parquet`` or ``.csv``, atomically; remove
+    a stale table of the other format."""
+    fmt = resolve_format(fmt)
+    path = directory / f"{name}.{fmt}"
+    if fmt == "parquet":
+        atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
+    else:
+        atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
+    other = directory / f"{name}.{'csv' if fmt == 'parquet' else 'parquet'}"
+    if other.exists():
+        other.unlink()
+    return path
+
+
+def read_table(directory: Path, name: str) -> pd.DataFrame | None:
+    """Read ``name.parquet`` or ``name.csv`` from ``directory``; None if neither exists."""
+    pq, csv = directory / f"{name}.parquet", directory / f"{name}.csv"
+    if pq.exists():
+        df = pd.read_parquet(pq)
+    elif csv.exists():
+        df = pd.read_csv(csv)
+    else:
+        return None
+    return _typed(df)
+
+
+def save_weights(directory: Path, number: int, state: dict[str, np.ndarray]) -> Path:
+    path = directory / "models" / f"trial_{number:05d}.npz"
+    atomic_write(path, lambda tmp: _savez(tmp, state))
+    return path
+
+
+def _savez(tmp: str, state: dict[str, np.ndarray]) -> None:
+    with open(tmp, "wb") as f:
+        np.savez(f, **state)
+
+
+def load_weights(directory: str | Path, number: int) -> dict[str, np.ndarray]:
+    """A trial's saved weights (``W1``, ``b1``, ..., ``sizes``), without pickle."""
+    path = Path(directory) / "models" / f"trial_{number:05d}.npz"
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+@dataclass(frozen=True)
+class Results:
+    """A results directory loaded for analysis.
+
+    Attributes
+    ----------
+    trials : DataFrame
+        One row per trial (:data:`TRIAL_COLUMNS`).
+    curves : DataFrame
+        One row per trial and epoch (:data:`CURVE_COLUMNS`).
+    meta : dict
+        Study name, metrics, directions, storage and data summary.
+    path : Path
+    """
+
+    trials: pd.DataFrame
+    curves: pd.DataFrame
+    meta: dict
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.meta.get("study", self.path.name)
+
+
+def read_meta(directory: str | Path) -> dict:
+    p = Path(directory) / "meta.json"
+    if not p.exists():
+        raise FileNotFoundError(f"{directory}: not a results directory (no meta.json)")
+    return json.loads(p.read_text())
+
+
+def load(directory: str | Path) -> Results:
+    """Load a results directory's tables (``optsweep.load("results/NAME")``).
+
+    Works on a directory copied from another machine: only the files are read.
+    """
+    d = Path(directory)
+    meta = read_meta(d)
+    trials = read_table(d, "trials")
+    curves = read_table(d, "curves")
+    if trials is None or curves is None:
+        raise FileNotFoundError(f"{d}: no trials/curves tables (run: optsweep export {d})")
+    return Results(trials, curves, meta, d)

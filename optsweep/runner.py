@@ -1,0 +1,540 @@
+"""Running a sweep: the study, its storage, parallel trials, resume, progress.
+
+The main process owns the Optuna study: it asks for trials (one sampler sees
+every trial), hands each configuration to a joblib worker process, and tells
+the result when it comes back. Workers train; when the study prunes, they
+report every epoch's metric to the shared storage and ask the pruner, so
+pruning works across processes. Two modes:
+
+throughput (default)
+    A trial is asked the moment a worker is free (``pre_dispatch=n_jobs``)
+    and told as soon as it ends, in whatever order.
+deterministic
+    Trials are asked in batches of ``study.batch``, trained in parallel
+    without live pruning, and told in trial-number order, replaying each
+    trial's curve into the pruner. The study is then the same whatever
+    n_jobs is.
+
+Resume: the same command continues the study up to its budget. Trials left
+RUNNING by a killed run are marked FAIL (``reason="interrupted"``) and their
+configuration is queued again with the same training seed; completed trials
+are never re-run. Interrupted trials do not count towards the budget.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import math
+import os
+import shutil
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from .config import SweepConfig
+from .engine import Dataset
+from .errors import ConfigError, OptsweepError
+from .objective import TrialOutcome, TrialTask, evaluate, load_dataset, model_config, trial_seed
+from .results import (
+    clean_json,
+    curves_frame,
+    save_weights,
+    trials_frame,
+    write_table,
+    write_text,
+)
+from .space import grid_space, suggest
+from .storage import is_url, open_storage
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED = "interrupted"
+#: Arrays above this size are shared with workers through a memory map.
+MEMMAP_BYTES = 1 << 20
+CHECKPOINT_SECONDS = 30.0
+
+
+# --- study construction --------------------------------------------------------------
+
+
+def results_dir(sweep: SweepConfig, root: str | Path = "results") -> Path:
+    return Path(root) / sweep.name
+
+
+def storage_spec(sweep: SweepConfig, root: str | Path = "results") -> str:
+    """The storage string: the sweep's, or the journal file in the results directory."""
+    return sweep.execution.storage or str(results_dir(sweep, root) / "study.journal")
+
+
+def make_sampler(sweep: SweepConfig) -> optuna.samplers.BaseSampler:
+    """The study's sampler, seeded with the study seed."""
+    st = sweep.study
+    name, seed = st.sampler, st.seed
+    s = optuna.samplers
+    if name == "tpe":
+        # group=True: conditional betas without warnings (Optuna 5's TPE is
+        # multivariate with constant liar by default); the flag is "experimental"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return s.TPESampler(seed=seed, group=True, n_startup_trials=st.n_startup_trials)
+    if name == "random":
+        return s.RandomSampler(seed=seed)
+    if name == "grid":
+        return s.GridSampler(grid_space(sweep.search), seed=seed)
+    if name == "nsga2":
+        return s.NSGAIISampler(seed=seed)
+    needs = {"qmc": ("scipy",), "cmaes": ("cmaes",), "gp": ("scipy", "torch")}[name]
+    for module in needs:
+        try:
+            __import__(module)
+        except ImportError:
+            raise ConfigError(
+                f"{sweep.path}: study.sampler '{name}' needs {' and '.join(needs)} "
+                f"(pip install {' '.join(needs)}) (got {name!r})"
+            ) from None
+    if name == "qmc":
+        return s.QMCSampler(seed=seed, warn_independent_sampling=False)
+    if name == "cmaes":
+        return s.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    return s.GPSampler(seed=seed)
+
+
+def make_pruner(sweep: SweepConfig) -> optuna.pruners.BasePruner:
+    st = sweep.study
+    p = optuna.pruners
+    warm = st.warmup_epochs
+    if st.pruner == "median":
+        return p.MedianPruner(n_startup_trials=5, n_warmup_steps=warm)
+    if st.pruner == "percentile":
+        return p.PercentilePruner(st.percentile, n_startup_trials=5, n_warmup_steps=warm)
+    if st.pruner == "successive_halving":
+        return p.SuccessiveHalvingPruner(min_resource=max(warm, 1))
+    if st.pruner == "hyperband":
+        return p.HyperbandPruner(min_resource=max(warm, 1), max_resource=sweep.train.epochs)
+    return p.NopPruner()
+
+
+def open_study(sweep: SweepConfig, spec: str, *, create: bool = True) -> optuna.Study:
+    """Create or load the sweep's study on storage ``spec``."""
+    ex = sweep.execution
+    storage = open_storage(spec, ex.heartbeat, ex.grace_period)
+    kwargs: dict[str, Any] = dict(
+        study_name=sweep.name,
+        storage=storage,
+        sampler=make_sampler(sweep),
+        pruner=make_pruner(sweep),
+    )
+    if not create:
+        return optuna.load_study(**kwargs)
+    study = optuna.create_study(
+        directions=list(sweep.study.directions), load_if_exists=True, **kwargs
+    )
+    have = [d.name.lower() for d in study.directions]
+    if have != list(sweep.study.directions):
+        raise ConfigError(
+            f"{sweep.path}: study.direction differs from the stored study {sweep.name!r} "
+            f"({', '.join(have)}) (got {', '.join(sweep.study.directions)})"
+        )
+    return study
+
+
+# --- bookkeeping -----------------------------------------------------------------------
+
+
+def counts(study: optuna.Study) -> dict[str, int]:
+    """Trials by state, with interrupted FAILs counted apart."""
+    c = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0, "RUNNING": 0, "WAITING": 0, INTERRUPTED: 0}
+    for t in study.get_trials(deepcopy=False):
+        if t.state == TrialState.FAIL and t.user_attrs.get("reason") == INTERRUPTED:
+            c[INTERRUPTED] += 1
+        else:
+            c[t.state.name] += 1
+    return c
+
+
+def budget_used(study: optuna.Study) -> int:
+    """Finished trials that count towards the budget (not the interrupted ones)."""
+    c = counts(study)
+    return c["COMPLETE"] + c["PRUNED"] + c["FAIL"]
+
+
+def recover_interrupted(study: optuna.Study) -> int:
+    """Mark trials left RUNNING by a dead run FAIL and queue their configurations again.
+
+    Returns the number of trials queued.
+    """
+    queued = 0
+    for t in study.get_trials(deepcopy=False):
+        if t.state == TrialState.RUNNING:
+            study._storage.set_trial_user_attr(t._trial_id, "reason", INTERRUPTED)
+            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+    for t in study.get_trials(deepcopy=False):
+        if (
+            t.state == TrialState.FAIL
+            and t.user_attrs.get("reason") == INTERRUPTED
+            and not t.user_attrs.get("requeued")
+        ):
+            origin = t.user_attrs.get("rerun_of", t.number)
+            study.enqueue_trial(t.params, user_attrs={"rerun_of": origin}, skip_if_exists=False)
+            study._storage.set_trial_user_attr(t._trial_id, "requeued", True)
+            queued += 1
+    return queued
+
+
+@contextlib.contextmanager
+def run_lock(directory: Path) -> Iterator[None]:
+    """One ``optsweep run`` per results directory at a time (released even on SIGKILL)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OptsweepError(
+                f"{directory}: another optsweep run is using this study; wait for it or stop it"
+            ) from None
+        yield
+
+
+def share_data(data: Dataset, directory: Path) -> Dataset:
+    """Large arrays as read-only memory maps, so joblib sends workers a file
+    reference instead of a copy per trial."""
+    arrays = {k: getattr(data, k) for k in ("X_train", "y_train", "X_val", "y_val")}
+    if sum(a.nbytes for a in arrays.values() if a is not None) < MEMMAP_BYTES:
+        return data
+    folder = directory / ".data"
+    folder.mkdir(parents=True, exist_ok=True)
+    mapped = {}
+    for k, a in arrays.items():
+        if a is None:
+            mapped[k] = None
+            continue
+        np.save(folder / f"{k}.npy", a)
+        mapped[k] = np.load(folder / f"{k}.npy", mmap_mode="r", allow_pickle=False)
+    return Dataset(**mapped, name=data.name, scaler=data.scaler)
+
+
+def write_meta(sweep: SweepConfig, directory: Path, spec: str, data: Dataset) -> None:
+    model = model_config(sweep, data)
+    meta = {
+        "study": sweep.name,
+        "storage": spec if is_url(spec) else os.path.relpath(spec, directory),
+        "metrics": list(sweep.study.metrics),
+        "directions": list(sweep.study.directions),
+        "data": {
+            "source": sweep.data.source,
+            "n_train": int(data.X_train.shape[0]),
+            "n_val": 0 if data.X_val is None else int(data.X_val.shape[0]),
+            "n_features": int(data.n_features),
+            "n_classes": int(data.n_classes),
+        },
+        "model": {"sizes": model.sizes(data), "activation": model.activation, "head": model.head},
+        "epochs": sweep.train.epochs,
+        "searched": [n for n, s in sweep.search.items() if s.searched],
+        "format": sweep.execution.format,
+    }
+    write_text(directory / "meta.json", json.dumps(meta, indent=2) + "\n")
+    if sweep.path.exists() and sweep.path.resolve() != (directory / "sweep.toml").resolve():
+        shutil.copyfile(sweep.path, directory / "sweep.toml")
+
+
+def export_tables(study: optuna.Study, sweep_metrics: tuple[str, ...], directory: Path, fmt: str):
+    """Rebuild and write the trials and curves tables from the storage."""
+    trials = study.get_trials(deepcopy=False)
+    tdf = trials_frame(trials, sweep_metrics)
+    cdf = curves_frame(trials)
+    write_table(tdf, directory, "trials", fmt)
+    write_table(cdf, directory, "curves", fmt)
+    return tdf, cdf
+
+
+def keep_best_weights(directory: Path, trials_df) -> None:
+    """Keep the weights of the best trial overall and of each optimizer; drop the rest."""
+    models = directory / "models"
+    if not models.exists():
+        return
+    done = trials_df[trials_df["state"] == "COMPLETE"]
+    keep: set[int] = set()
+    if len(done):
+        meta = json.loads((directory / "meta.json").read_text())
+        asc = meta["directions"][0] == "minimize"
+        ranked = done.sort_values(["value", "number"], ascending=[asc, True])
+        keep.add(int(ranked["number"].iloc[0]))
+        for _, g in ranked.groupby("optimizer", sort=True):
+            keep.add(int(g["number"].iloc[0]))
+    for f in models.glob("trial_*.npz"):
+        if int(f.stem.split("_")[1]) not in keep:
+            f.unlink()
+
+
+# --- workers ---------------------------------------------------------------------------
+
+_STUDIES: dict[tuple[str, str], optuna.Study] = {}
+
+
+def run_task(task: TrialTask, data: Dataset, sweep: SweepConfig, spec: str | None) -> TrialOutcome:
+    """A worker's job: train one trial, reporting to the storage when pruning."""
+    reporter = None
+    if spec is not None and sweep.study.pruner != "none":
+        key = (spec, sweep.name)
+        study = _STUDIES.get(key)
+        if study is None:
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            study = _STUDIES[key] = optuna.load_study(
+                study_name=sweep.name, storage=open_storage(spec), pruner=make_pruner(sweep)
+            )
+        trial = optuna.Trial(study, task.trial_id)
+
+        def reporter(epoch: int, value: float) -> bool:
+            if not math.isfinite(value):
+                return False
+            trial.report(value, epoch)
+            return trial.should_prune()
+
+    return evaluate(task, data, sweep, reporter)
+
+
+# --- the run ---------------------------------------------------------------------------
+
+
+@dataclass
+class RunSummary:
+    """What ``run_sweep`` did."""
+
+    directory: Path
+    ran: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    best_value: float | None = None
+    interrupted: bool = False
+    seconds: float = 0.0
+
+
+class _Progress:
+    """A tqdm bar: trials done out of the budget, with states and the best value."""
+
+    def __init__(self, study: optuna.Study, total: int | None, enabled: bool) -> None:
+        self.study = study
+        self.bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            c = counts(study)
+            self.bar = tqdm(
+                total=total,
+                initial=c["COMPLETE"] + c["PRUNED"] + c["FAIL"],
+                unit="trial",
+                desc=study.study_name,
+                dynamic_ncols=True,
+            )
+            self.refresh()
+
+    def refresh(self, step: int = 0) -> None:
+        if self.bar is None:
+            return
+        c = counts(self.study)
+        post = {"done": c["COMPLETE"], "pruned": c["PRUNED"], "failed": c["FAIL"]}
+        best = best_value(self.study)
+        if best is not None:
+            post["best"] = f"{best:.4g}"
+        self.bar.set_postfix(post, refresh=False)
+        self.bar.update(step)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def best_value(study: optuna.Study) -> float | None:
+    """The best first-objective value among complete trials, or None."""
+    vals = [t.values[0] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    if not vals:
+        return None
+    return min(vals) if study.directions[0] == optuna.study.StudyDirection.MINIMIZE else max(vals)
+
+
+class _Runner:
+    """State shared by the two execution modes."""
+
+    def __init__(
+        self,
+        sweep: SweepConfig,
+        study: optuna.Study,
+        data: Dataset,
+        directory: Path,
+        spec: str,
+        progress: _Progress,
+    ) -> None:
+        self.sweep, self.study, self.data = sweep, study, data
+        self.directory, self.spec, self.progress = directory, spec, progress
+        self.n_train = int(data.X_train.shape[0])
+        self.asked: dict[int, optuna.Trial] = {}
+        self.ran = 0
+        self.last_checkpoint = time.monotonic()
+
+    def ask(self) -> TrialTask:
+        trial = self.study.ask()
+        hp = suggest(trial, self.sweep.search, self.n_train)
+        origin = trial.user_attrs.get("rerun_of", trial.number)
+        seed = trial_seed(self.sweep.study.seed, origin)
+        trial.set_user_attr("hparams", clean_json(hp))
+        trial.set_user_attr("seed", seed)
+        self.asked[trial.number] = trial
+        return TrialTask(trial.number, trial._trial_id, seed, hp)
+
+    def record(self, out: TrialOutcome, replay: bool = False) -> None:
+        """Store an outcome's curve and numbers, save its weights, tell Optuna."""
+        trial = self.asked.pop(out.number)
+        if replay and out.status == "complete" and self.sweep.study.pruner != "none":
+            self._replay_pruning(trial, out)
+        epochs = len(out.history.get("epoch", []))
+        attrs = {
+            "curve": clean_json(out.history),
+            "final": clean_json(out.final),
+            "train_seconds": out.seconds,
+            "epochs_run": epochs,
+            "updates": out.updates,
+            "reason": out.reason,
+            "host": out.host,
+        }
+        for k, v in attrs.items():
+            trial.set_user_attr(k, v)
+        if out.status == "complete":
+            if out.weights is not None:
+                save_weights(self.directory, out.number, out.weights)
+            self.study.tell(trial, list(out.values))
+        elif out.status == "pruned":
+            self.study.tell(trial, state=TrialState.PRUNED)
+        else:
+            log.info("trial %d failed: %s", out.number, out.reason)
+            self.study.tell(trial, state=TrialState.FAIL)
+        self.ran += 1
+        self.progress.refresh(1)
+        if time.monotonic() - self.last_checkpoint > CHECKPOINT_SECONDS:
+            export_tables(
+                self.study, self.sweep.study.metrics, self.directory, self.sweep.execution.format
+            )
+            self.last_checkpoint = time.monotonic()
+
+    def _replay_pruning(self, trial: optuna.Trial, out: TrialOutcome) -> None:
+        """Deterministic mode: feed the finished curve to the pruner epoch by epoch."""
+        metric = self.sweep.study.metrics[0]
+        for i, (epoch, value) in enumerate(zip(out.history["epoch"], out.history[metric])):
+            if value is None or not math.isfinite(value):
+                continue
+            trial.report(value, epoch)
+            if trial.should_prune():
+                out.history = {k: v[: i + 1] for k, v in out.history.items()}
+                out.status, out.reason = "pruned", f"pruned at epoch {epoch}"
+                out.values, out.weights = None, None
+                return
+
+    def interrupt(self) -> None:
+        """Mark the trials in flight as interrupted (they will be queued again)."""
+        for number, trial in list(self.asked.items()):
+            trial.set_user_attr("reason", INTERRUPTED)
+            self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            self.asked.pop(number)
+
+
+def _parallel(n_jobs: int, **kwargs) -> joblib.Parallel:
+    """joblib's process pool; each worker limited to one BLAS/OpenMP thread so
+    that n_jobs workers do not oversubscribe the cores. n_jobs=1 runs in-process."""
+    if n_jobs == 1:
+        return joblib.Parallel(n_jobs=1, backend="sequential", **kwargs)
+    with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
+        return joblib.Parallel(n_jobs=n_jobs, **kwargs)
+
+
+def _run_throughput(r: _Runner, n_jobs: int, remaining: float, deadline: float) -> None:
+    spec = r.spec
+    sweep, data = r.sweep, r.data
+
+    def tasks():
+        n = 0
+        while n < remaining and time.monotonic() < deadline:
+            task = r.ask()
+            n += 1
+            yield joblib.delayed(run_task)(task, data, sweep, spec)
+
+    # pre_dispatch=n_jobs: a trial is asked only when a worker is free, so the
+    # sampler has seen every result told so far
+    parallel = _parallel(n_jobs, return_as="generator_unordered", pre_dispatch=n_jobs)
+    for out in parallel(tasks()):
+        r.record(out)
+
+
+def _run_deterministic(r: _Runner, n_jobs: int, remaining: float, deadline: float) -> None:
+    batch = r.sweep.study.batch
+    done = 0
+    with _parallel(n_jobs) as parallel:
+        while done < remaining and time.monotonic() < deadline:
+            k = int(min(batch, remaining - done))
+            tasks = [r.ask() for _ in range(k)]
+            outs = parallel(joblib.delayed(run_task)(t, r.data, r.sweep, None) for t in tasks)
+            for out in sorted(outs, key=lambda o: o.number):
+                r.record(out, replay=True)
+            done += k
+
+
+def run_sweep(
+    sweep: SweepConfig,
+    *,
+    root: str | Path = "results",
+    progress: bool = True,
+) -> RunSummary:
+    """Run (or resume) a sweep; write its tables under ``root/NAME``.
+
+    Command-line overrides are applied to ``sweep`` beforehand with
+    :meth:`SweepConfig.with_overrides`. On Ctrl-C the trials in flight are
+    marked interrupted, the tables are written, and ``interrupted`` is set.
+    """
+    t0 = time.monotonic()
+    directory = results_dir(sweep, root)
+    spec = storage_spec(sweep, root)
+    data = load_dataset(sweep.data)
+    n_jobs = joblib.cpu_count() if sweep.execution.n_jobs == -1 else sweep.execution.n_jobs
+    summary = RunSummary(directory)
+    optuna.logging.set_verbosity(
+        optuna.logging.INFO if log.isEnabledFor(logging.DEBUG) else optuna.logging.WARNING
+    )
+    with run_lock(directory):
+        study = open_study(sweep, spec)
+        requeued = recover_interrupted(study)
+        if requeued:
+            log.info("queued %d interrupted trial(s) again", requeued)
+        write_meta(sweep, directory, spec, data)
+        shared = share_data(data, directory)
+        st = sweep.study
+        remaining = math.inf if st.n_trials is None else max(st.n_trials - budget_used(study), 0)
+        deadline = math.inf if st.timeout is None else time.monotonic() + st.timeout
+        bar = _Progress(study, st.n_trials, progress)
+        r = _Runner(sweep, study, shared, directory, spec, bar)
+        try:
+            if remaining > 0:
+                if st.deterministic:
+                    _run_deterministic(r, n_jobs, remaining, deadline)
+                else:
+                    _run_throughput(r, n_jobs, remaining, deadline)
+        except KeyboardInterrupt:
+            summary.interrupted = True
+            r.interrupt()
+        finally:
+            bar.close()
+            tdf, _ = export_tables(study, st.metrics, directory, sweep.execution.format)
+            keep_best_weights(directory, tdf)
+            shutil.rmtree(directory / ".data", ignore_errors=True)
+        summary.ran = r.ran
+        summary.counts = counts(study)
+        summary.best_value = best_value(study)
+    summary.seconds = time.monotonic() - t0
+    return summary

@@ -1,0 +1,87 @@
+"""``optsweep status`` and ``optsweep export``: a results directory's study."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pandas as pd
+
+from .results import curves_frame, read_meta, read_table, trials_frame, write_table
+from .storage import is_url, open_storage
+
+
+def storage_of(directory: Path, meta: dict) -> str:
+    """The study's storage: a URL, or the journal file inside ``directory``."""
+    spec = meta["storage"]
+    return spec if is_url(spec) else str(directory / spec)
+
+
+def load_study(directory: Path) -> optuna.Study:
+    meta = read_meta(directory)
+    spec = storage_of(directory, meta)
+    if not is_url(spec) and not Path(spec).exists():
+        raise FileNotFoundError(f"{directory}: the study's storage {spec} is missing")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.load_study(study_name=meta["study"], storage=open_storage(spec))
+
+
+def export(directory: Path, fmt: str | None = None) -> list[Path]:
+    """Rebuild ``trials`` and ``curves`` from the storage alone; returns the paths written."""
+    meta = read_meta(directory)
+    study = load_study(directory)
+    trials = study.get_trials(deepcopy=False)
+    fmt = fmt or meta.get("format", "auto")
+    return [
+        write_table(trials_frame(trials, tuple(meta["metrics"])), directory, "trials", fmt),
+        write_table(curves_frame(trials), directory, "curves", fmt),
+    ]
+
+
+def status_text(directory: Path) -> str:
+    """Trials by state (and by host), the best trial, time spent."""
+    meta = read_meta(directory)
+    try:
+        study = load_study(directory)
+        df = trials_frame(study.get_trials(deepcopy=False), tuple(meta["metrics"]))
+        source = storage_of(directory, meta)
+    except FileNotFoundError:
+        df = read_table(directory, "trials")
+        if df is None:
+            raise
+        source = "the trials table (no storage)"
+    lines = [f"study {meta['study']} in {directory} (from {source})"]
+    by_state = df["state"].value_counts()
+    order = ["COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"]
+    parts = [f"{by_state.get(s, 0)} {s.lower()}" for s in order if by_state.get(s, 0)]
+    lines.append(f"trials: {len(df)}" + (f" ({', '.join(parts)})" if parts else ""))
+    hosts = df.loc[df["host"].notna() & (df["host"] != ""), "host"]
+    if hosts.nunique() > 1:
+        per = df.groupby("host")["state"].value_counts().unstack(fill_value=0)
+        for host, row in per.iterrows():
+            lines.append(f"  {host}: " + ", ".join(f"{n} {s.lower()}" for s, n in row.items() if n))
+    done = df[df["state"] == "COMPLETE"]
+    metric = meta["metrics"][0]
+    if len(done):
+        asc = meta["directions"][0] == "minimize"
+        best = done.sort_values(["value", "number"], ascending=[asc, True]).iloc[0]
+        hp = ", ".join(
+            f"{k} {_fmt(best[k])}"
+            for k in meta.get("searched", [])
+            if k in best and not pd.isna(best[k])
+        )
+        lines.append(
+            f"best: trial {best['number']}, {metric} = {best['value']:.6g}"
+            + (f" ({hp})" if hp else "")
+        )
+    else:
+        lines.append("best: no complete trial yet")
+    train = df["train_seconds"].sum()
+    if len(df) and df["datetime_start"].notna().any():
+        wall = (df["datetime_complete"].max() - df["datetime_start"].min()).total_seconds()
+        lines.append(f"time: {train:.1f} s of training, {wall:.1f} s from first start to last end")
+    return "\n".join(lines)
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
