@@ -343,7 +343,7 @@ def _study(c: _Checker, raw: Any, path: Path, data: DataSection, search: dict) -
         raise c.fail("study.pruner", f"needs a per-epoch metric, not {metrics[0]}", pruner)
     if sampler == "grid":
         for p in search.values():
-            if p.kind not in ("fixed", "choice"):
+            if p.kind not in ("fixed", "choice") and can_apply(p.name, search):
                 raise c.fail(
                     f"search.{p.name}",
                     "must be a value or a list for the grid sampler",
@@ -396,7 +396,6 @@ def _data(c: _Checker, raw: Any, path: Path) -> DataSection:
     if source in GENERATORS:
         sig = inspect.signature(GENERATORS[source])
         gen_args = tuple(p for p in sig.parameters if p != "random_state")
-    c.table(raw, "data", base + gen_args)
     if source not in GENERATORS and source not in REAL_DATASETS:
         p = Path(source)
         if p.suffix not in (".csv", ".npz"):
@@ -410,7 +409,9 @@ def _data(c: _Checker, raw: Any, path: Path) -> DataSection:
         if not resolved.exists():
             raise c.fail("data.source", "is not an existing file", source)
         source = str(resolved)
-        if p.suffix == ".csv" and "label" not in raw:
+    c.table(raw, "data", base + gen_args)
+    if source not in GENERATORS and source not in REAL_DATASETS:
+        if Path(source).suffix == ".csv" and "label" not in raw:
             raise c.fail("data.label", "is required for a CSV source (the label column)", None)
     label = raw.get("label")
     if label is not None:
@@ -607,6 +608,24 @@ def _cross_checks(c: _Checker, specs: dict[str, ParamSpec]) -> None:
             raise c.fail(
                 "search.decay_rate", "must lie in (0, 1] for an exponential schedule", _spec_repr(d)
             )
+
+
+def can_apply(name: str, search: dict[str, ParamSpec]) -> bool:
+    """Whether hyperparameter ``name`` is used by any configuration of ``search``
+    (a beta only matters if its optimizer can be chosen, and so on)."""
+    optimizers = search["optimizer"].values()
+    schedules = search["schedule"].values()
+    if name in BETAS:
+        return any(o in BETAS[name] for o in optimizers)
+    if name == "eps":
+        return any(o in ("rmsprop", "adam") for o in optimizers)
+    if name == "decay_rate":
+        return any(k in ("inverse_time", "staircase", "exponential") for k in schedules)
+    if name == "interval":
+        return "staircase" in schedules
+    if name == "k":
+        return "inverse_sqrt" in schedules
+    return True
 
 
 def _spec_repr(p: ParamSpec) -> Any:

@@ -49,6 +49,7 @@ TRIAL_COLUMNS = (
     "seconds_per_epoch",
     "updates",
     "reason",
+    "rerun_of",
     "host",
     "datetime_start",
     "datetime_complete",
@@ -57,7 +58,7 @@ CURVE_COLUMNS = ("trial", *HISTORY_COLUMNS)
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 _STR_COLUMNS = ("state", "optimizer", "schedule", "reason", "host")
-_INT_COLUMNS = ("number", "seed", "epochs_run", "updates", "batch_size", "interval")
+_INT_COLUMNS = ("number", "seed", "epochs_run", "updates", "batch_size", "interval", "rerun_of")
 
 
 def clean_json(x: Any) -> Any:
@@ -109,6 +110,7 @@ def trials_frame(
             seconds_per_epoch=secs / epochs if epochs else float("nan"),
             updates=ua.get("updates"),
             reason=ua.get("reason", ""),
+            rerun_of=ua.get("rerun_of"),
             host=ua.get("host", ""),
             datetime_start=t.datetime_start,
             datetime_complete=t.datetime_complete,
@@ -136,14 +138,14 @@ def curves_frame(trials: Iterable[optuna.trial.FrozenTrial]) -> pd.DataFrame:
 
 
 def _typed(df: pd.DataFrame) -> pd.DataFrame:
-    """Sensible dtypes: nullable integers, pandas' ``str`` for text, float elsewhere."""
+    """Sensible dtypes: nullable integers, pandas' ``str`` for text (``""`` where
+    absent), float elsewhere (NaN where absent, e.g. a beta its optimizer lacks)."""
     out = {}
     for c in df.columns:
         s = df[c]
         if c in _STR_COLUMNS:
-            out[c] = (
-                s.astype("str") if s.notna().all() else s.astype(pd.StringDtype(na_value=np.nan))
-            )
+            # "" = none, the same after a CSV round trip (which reads empty as NaN)
+            out[c] = s.astype(object).where(s.notna(), "").astype("str")
         elif c in _INT_COLUMNS or c in ("trial", "epoch"):
             out[c] = pd.to_numeric(s, errors="coerce").astype("Int64")
         elif c.startswith("datetime"):

@@ -91,7 +91,7 @@ def make_sampler(sweep: SweepConfig) -> optuna.samplers.BaseSampler:
     if name == "random":
         return s.RandomSampler(seed=seed)
     if name == "grid":
-        return s.GridSampler(grid_space(sweep.search), seed=seed)
+        return _GridSampler(grid_space(sweep.search), seed=seed)
     if name == "nsga2":
         return s.NSGAIISampler(seed=seed)
     needs = {"qmc": ("scipy",), "cmaes": ("cmaes",), "gp": ("scipy", "torch")}[name]
@@ -108,6 +108,20 @@ def make_sampler(sweep: SweepConfig) -> optuna.samplers.BaseSampler:
     if name == "cmaes":
         return s.CmaEsSampler(seed=seed, warn_independent_sampling=False)
     return s.GPSampler(seed=seed)
+
+
+class _GridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler without its ``study.stop()`` at exhaustion, which
+    only works inside ``study.optimize``; the runner caps the budget at the grid
+    size instead (:func:`grid_size`)."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        return None
+
+
+def grid_size(sweep: SweepConfig) -> int:
+    """Number of points of a grid sweep."""
+    return math.prod(len(v) for v in grid_space(sweep.search).values())
 
 
 def make_pruner(sweep: SweepConfig) -> optuna.pruners.BasePruner:
@@ -172,23 +186,22 @@ def budget_used(study: optuna.Study) -> int:
 def recover_interrupted(study: optuna.Study) -> int:
     """Mark trials left RUNNING by a dead run FAIL and queue their configurations again.
 
-    Returns the number of trials queued.
+    A queued trial carries ``rerun_of`` (the first trial of that configuration),
+    which also gives it the same training seed. Returns the number queued.
     """
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study._storage.set_trial_user_attr(t._trial_id, "reason", INTERRUPTED)
+        study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+    trials = study.get_trials(deepcopy=False)
     queued = 0
-    for t in study.get_trials(deepcopy=False):
-        if t.state == TrialState.RUNNING:
-            study._storage.set_trial_user_attr(t._trial_id, "reason", INTERRUPTED)
-            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
-    for t in study.get_trials(deepcopy=False):
-        if (
-            t.state == TrialState.FAIL
-            and t.user_attrs.get("reason") == INTERRUPTED
-            and not t.user_attrs.get("requeued")
-        ):
-            origin = t.user_attrs.get("rerun_of", t.number)
-            study.enqueue_trial(t.params, user_attrs={"rerun_of": origin}, skip_if_exists=False)
-            study._storage.set_trial_user_attr(t._trial_id, "requeued", True)
-            queued += 1
+    for t in trials:
+        if t.state != TrialState.FAIL or t.user_attrs.get("reason") != INTERRUPTED:
+            continue
+        origin = t.user_attrs.get("rerun_of", t.number)
+        if any(u.number > t.number and u.user_attrs.get("rerun_of") == origin for u in trials):
+            continue  # already queued (or re-run) by an earlier resume
+        study.enqueue_trial(t.params, user_attrs={"rerun_of": origin}, skip_if_exists=False)
+        queued += 1
     return queued
 
 
@@ -204,6 +217,21 @@ def run_lock(directory: Path) -> Iterator[None]:
                 f"{directory}: another optsweep run is using this study; wait for it or stop it"
             ) from None
         yield
+
+
+def clear_stale_journal_lock(spec: str) -> None:
+    """Remove the journal's lock file left by a killed run.
+
+    Called under :func:`run_lock`, so no other run of this study is alive; a
+    lock left by a process killed mid-write would otherwise stall the next run
+    for the journal's 30-second grace period.
+    """
+    if is_url(spec):
+        return
+    lock = Path(spec + ".lock")
+    if lock.exists() or lock.is_symlink():
+        log.info("removing a stale journal lock %s", lock)
+        lock.unlink()
 
 
 def share_data(data: Dataset, directory: Path) -> Dataset:
@@ -501,13 +529,17 @@ def run_sweep(
     t0 = time.monotonic()
     directory = results_dir(sweep, root)
     spec = storage_spec(sweep, root)
-    data = load_dataset(sweep.data)
+    try:
+        data = load_dataset(sweep.data)
+    except (ValueError, ImportError, OSError) as e:
+        raise ConfigError(f"{sweep.path}: data: {e}") from None
     n_jobs = joblib.cpu_count() if sweep.execution.n_jobs == -1 else sweep.execution.n_jobs
     summary = RunSummary(directory)
     optuna.logging.set_verbosity(
         optuna.logging.INFO if log.isEnabledFor(logging.DEBUG) else optuna.logging.WARNING
     )
     with run_lock(directory):
+        clear_stale_journal_lock(spec)
         study = open_study(sweep, spec)
         requeued = recover_interrupted(study)
         if requeued:
@@ -515,7 +547,10 @@ def run_sweep(
         write_meta(sweep, directory, spec, data)
         shared = share_data(data, directory)
         st = sweep.study
-        remaining = math.inf if st.n_trials is None else max(st.n_trials - budget_used(study), 0)
+        budget = math.inf if st.n_trials is None else st.n_trials
+        if st.sampler == "grid":
+            budget = min(budget, grid_size(sweep))
+        remaining = max(budget - budget_used(study), 0)
         deadline = math.inf if st.timeout is None else time.monotonic() + st.timeout
         bar = _Progress(study, st.n_trials, progress)
         r = _Runner(sweep, study, shared, directory, spec, bar)

@@ -1,0 +1,63 @@
+"""Small sweep files for the tests."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+BASE = """
+[study]
+name = "{name}"
+n_trials = {n_trials}
+seed = 0
+{study_extra}
+
+[data]
+source = "moons"
+n_samples = 200
+noise = 0.2
+val_fraction = 0.25
+seed = 1
+
+[model]
+hidden = [8]
+
+[train]
+epochs = {epochs}
+
+[search]
+optimizer = ["gd", "momentum", "rmsprop", "adam"]
+batch_size = {{ low = 16, high = 64, full = true }}
+lr = {{ low = 1e-3, high = 0.3 }}
+momentum_beta = {{ low = 0.8, high = 0.99 }}
+beta1 = {{ low = 0.8, high = 0.99 }}
+beta2 = {{ low = 0.99, high = 0.9999 }}
+rmsprop_beta = {{ low = 0.8, high = 0.99 }}
+
+[execution]
+n_jobs = {n_jobs}
+report = false
+"""
+
+
+def write_sweep(
+    tmp: Path,
+    name: str = "t",
+    *,
+    n_trials: int = 8,
+    epochs: int = 10,
+    n_jobs: int = 1,
+    study_extra: str = "",
+    text: str | None = None,
+) -> Path:
+    """Write a sweep file into ``tmp`` and return its path."""
+    p = tmp / f"{name}.toml"
+    body = (
+        text
+        if text is not None
+        else BASE.format(
+            name=name, n_trials=n_trials, epochs=epochs, n_jobs=n_jobs, study_extra=study_extra
+        )
+    )
+    p.write_text(textwrap.dedent(body))
+    return p

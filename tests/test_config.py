@@ -1,0 +1,294 @@
+"""Sweep-file validation: every rule gives one message naming file, key and value."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from helpers import BASE, write_sweep
+
+from optsweep.config import load_sweep, parse_sweep
+from optsweep.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def base() -> dict:
+    return tomllib.loads(BASE.format(name="x", n_trials=4, epochs=5, n_jobs=1, study_extra=""))
+
+
+def err(raw: dict) -> str:
+    with pytest.raises(ConfigError) as e:
+        parse_sweep(raw, Path("sweeps/x.toml"))
+    return str(e.value)
+
+
+def test_the_base_file_is_valid():
+    cfg = parse_sweep(base(), Path("sweeps/x.toml"))
+    assert cfg.name == "x"
+    assert cfg.search["lr"].kind == "float" and cfg.search["lr"].log  # lr is log by default
+    assert cfg.search["batch_size"].kind == "pow2" and cfg.search["batch_size"].full
+    assert cfg.search["beta1"].kind == "beta" and cfg.search["beta1"].log
+    assert cfg.search["schedule"].kind == "fixed" and cfg.search["schedule"].value == "constant"
+    assert cfg.study.metrics == ("val_metric",) and cfg.study.directions == ("maximize",)
+
+
+def mutate(path: str, value, delete: bool = False) -> dict:
+    raw = base()
+    *parents, last = path.split(".")
+    d = raw
+    for p in parents:
+        d = d.setdefault(p, {})
+    if delete:
+        del d[last]
+    else:
+        d[last] = value
+    return raw
+
+
+CASES = [
+    # unknown keys
+    ("study.nam", "x", "sweeps/x.toml: study.nam is not a known key (known: name, metric,"),
+    ("search.learning_rate", 0.1, "sweeps/x.toml: search.learning_rate is not a known key"),
+    (
+        "search.lr.typo",
+        1,
+        "sweeps/x.toml: search.lr.typo is not a known key (known: low, high, log) (got 'typo')",
+    ),
+    ("extra.x", 1, "sweeps/x.toml: extra is not a known key"),
+    # wrong types
+    ("study.n_trials", "ten", "sweeps/x.toml: study.n_trials must be an integer (got 'ten')"),
+    ("train.epochs", 2.5, "sweeps/x.toml: train.epochs must be an integer (got 2.5)"),
+    (
+        "data.standardize",
+        "yes",
+        "sweeps/x.toml: data.standardize must be true or false (got 'yes')",
+    ),
+    ("model.hidden", 8, "sweeps/x.toml: model.hidden must be a list of layer sizes (got 8)"),
+    ("model.hidden", [8, 0], "sweeps/x.toml: model.hidden[1] must be >= 1 (got 0)"),
+    (
+        "search.lr.low",
+        "small",
+        "sweeps/x.toml: search.lr.low must be a finite number (got 'small')",
+    ),
+    # empty ranges, low > high
+    ("search.optimizer", [], "sweeps/x.toml: search.optimizer must not be an empty list (got [])"),
+    (
+        "search.lr",
+        {"low": 0.1, "high": 0.01},
+        "sweeps/x.toml: search.lr low must be <= high (got 'low=0.1, high=0.01')",
+    ),
+    (
+        "search.lr",
+        {"low": 0.1, "high": 0.1},
+        "sweeps/x.toml: search.lr is an empty range (low == high): give a fixed value (got 0.1)",
+    ),
+    (
+        "search.batch_size",
+        {"low": 64, "high": 16},
+        "sweeps/x.toml: search.batch_size low must be <= high (got 'low=64, high=16')",
+    ),
+    # log ranges touching 0
+    (
+        "search.lr",
+        {"low": 0, "high": 0.1},
+        "sweeps/x.toml: search.lr.low must be > 0 for a log range (got 0)",
+    ),
+    (
+        "search.decay_rate",
+        {"low": 0.0, "high": 1.0, "log": True},
+        "sweeps/x.toml: search.decay_rate.low must be > 0 for a log range (got 0.0)",
+    ),
+    # powers of two
+    (
+        "search.batch_size",
+        {"low": 16, "high": 100},
+        "sweeps/x.toml: search.batch_size.high must be a power of two (got 100)",
+    ),
+    (
+        "search.batch_size",
+        {"low": 12, "high": 64},
+        "sweeps/x.toml: search.batch_size.low must be a power of two (got 12)",
+    ),
+    # betas
+    (
+        "search.beta1",
+        {"low": 0.5, "high": 1.0},
+        "sweeps/x.toml: search.beta1.high must be in [0, 1) (got 1.0)",
+    ),
+    (
+        "search.momentum_beta",
+        -0.1,
+        "sweeps/x.toml: search.momentum_beta must be in [0, 1) (got -0.1)",
+    ),
+    ("search.beta2", [0.9, 1.2], "sweeps/x.toml: search.beta2[1] must be in [0, 1) (got 1.2)"),
+    # names
+    (
+        "search.optimizer",
+        ["adam", "sgd"],
+        "sweeps/x.toml: search.optimizer[1] must be one of gd, momentum, rmsprop, adam (got 'sgd')",
+    ),
+    (
+        "study.sampler",
+        "bayes",
+        "sweeps/x.toml: study.sampler must be one of tpe, random, grid, qmc, cmaes, nsga2, gp (got 'bayes')",
+    ),
+    (
+        "study.pruner",
+        "early",
+        "sweeps/x.toml: study.pruner must be one of none, median, percentile, successive_halving, hyperband (got 'early')",
+    ),
+    (
+        "model.activation",
+        "gelu",
+        "sweeps/x.toml: model.activation must be one of relu, leaky_relu, tanh, sigmoid (got 'gelu')",
+    ),
+    (
+        "search.schedule",
+        ["cosine"],
+        "sweeps/x.toml: search.schedule[0] must be one of constant, inverse_time, staircase, exponential, inverse_sqrt (got 'cosine')",
+    ),
+    # unsafe study names
+    ("study.name", "../evil", "sweeps/x.toml: study.name must be a safe folder name"),
+    ("study.name", "a/b", "sweeps/x.toml: study.name must be a safe folder name"),
+    ("study.name", "..", "sweeps/x.toml: study.name must be a safe folder name"),
+    # other rules
+    (
+        "execution.n_jobs",
+        0,
+        "sweeps/x.toml: execution.n_jobs must be -1 (all cores) or >= 1 (got 0)",
+    ),
+    ("data.val_fraction", 1.0, "sweeps/x.toml: data.val_fraction must be in [0, 1) (got 1.0)"),
+    ("data.source", "mnist", "sweeps/x.toml: data.source must be a generator"),
+    (
+        "data.bogus",
+        1,
+        "sweeps/x.toml: data.bogus is not a known key (known: source, label, val_fraction, standardize, seed, legacy, n_samples, shuffle, noise)",
+    ),
+    (
+        "study.metric",
+        ["val_metric", "val_metric"],
+        "sweeps/x.toml: study.metric must not repeat a metric",
+    ),
+    (
+        "study.metric",
+        "accuracy",
+        "sweeps/x.toml: study.metric must be one of val_metric, val_loss, train_metric, train_loss, train_seconds (got 'accuracy')",
+    ),
+    ("study.timeout", -5, "sweeps/x.toml: study.timeout must be > 0 seconds (got -5)"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "message"), CASES, ids=[c[0] for c in CASES])
+def test_rule_message(path, value, message):
+    assert err(mutate(path, value)).startswith(message)
+
+
+def test_message_is_one_line():
+    for path, value, _ in CASES:
+        assert "\n" not in err(mutate(path, value))
+
+
+def test_budget_required():
+    assert err(mutate("study.n_trials", None, delete=True)) == (
+        "sweeps/x.toml: study needs n_trials, timeout or both"
+    )
+
+
+def test_multi_objective_refuses_pruner():
+    raw = mutate("study.metric", ["val_metric", "train_seconds"])
+    raw["study"]["pruner"] = "median"
+    assert err(raw) == (
+        "sweeps/x.toml: study.pruner must be 'none' for a multi-objective study (got 'median')"
+    )
+
+
+def test_grid_needs_lists():
+    raw = mutate("study.sampler", "grid")
+    assert err(raw).startswith(
+        "sweeps/x.toml: search.batch_size must be a value or a list for the grid sampler"
+    )
+
+
+def test_exponential_decay_range():
+    raw = mutate("search.schedule", ["constant", "exponential"])
+    raw["search"]["decay_rate"] = {"low": 0.5, "high": 2.0}
+    assert err(raw) == (
+        "sweeps/x.toml: search.decay_rate must lie in (0, 1] for an exponential schedule "
+        "(got {'low': 0.5, 'high': 2.0})"
+    )
+
+
+def test_csv_source_needs_label(tmp_path):
+    (tmp_path / "d.csv").write_text("a,y\n1,0\n")
+    raw = mutate("data", {"source": str(tmp_path / "d.csv")})
+    assert (
+        err(raw)
+        == "sweeps/x.toml: data.label is required for a CSV source (the label column) (got None)"
+    )
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(ConfigError, match=r"nope.toml: no such sweep file"):
+        load_sweep(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[study\n")
+    with pytest.raises(ConfigError, match=r"bad.toml: not valid TOML"):
+        load_sweep(bad)
+
+
+def test_shipped_sweeps_are_valid():
+    files = sorted((ROOT / "sweeps").glob("*.toml"))
+    assert len(files) >= 1
+    for f in files:
+        assert load_sweep(f).name == f.stem
+
+
+def test_cli_exit_2_one_line_nothing_written(tmp_path):
+    p = write_sweep(
+        tmp_path,
+        "bad",
+        text=BASE.format(name="bad", n_trials=2, epochs=2, n_jobs=1, study_extra="").replace(
+            "lr = { low = 1e-3, high = 0.3 }", "lr = { low = 0, high = 0.3 }"
+        ),
+    )
+    res = subprocess.run(
+        [sys.executable, "-m", "optsweep", "run", str(p), "--results-root", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert res.returncode == 2
+    assert (
+        res.stderr == f"optsweep: error: {p}: search.lr.low must be > 0 for a log range (got 0)\n"
+    )
+    assert "Traceback" not in res.stderr and res.stdout == ""
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["run", "S", "--n-jobs", "0"],
+            "argument --n-jobs: --n-jobs must be -1 (all cores) or >= 1 (got 0)",
+        ),
+        (["run", "S", "--trials", "x"], "argument --trials: --trials must be an integer (got 'x')"),
+        (
+            ["run", "S", "--timeout", "-1"],
+            "argument --timeout: --timeout must be > 0 seconds (got -1)",
+        ),
+        (["status", "nowhere"], "nowhere: not a results directory (no meta.json)"),
+        (["report", "nowhere"], "nowhere: not a results directory (no meta.json)"),
+    ],
+)
+def test_cli_bad_arguments(tmp_path, args, message):
+    res = subprocess.run(
+        [sys.executable, "-m", "optsweep", *args], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], res.stderr

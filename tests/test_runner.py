@@ -1,0 +1,202 @@
+"""Running sweeps: exact budgets in parallel, resume after SIGKILL, deterministic
+mode, failures recorded, tables rebuilt from the storage."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import optuna
+import pandas as pd
+from helpers import write_sweep
+
+import optsweep
+from optsweep.config import load_sweep
+from optsweep.results import load_weights
+from optsweep.runner import counts, run_sweep
+from optsweep.status import export, status_text
+
+
+def test_parallel_sweep_runs_exactly_the_budget(tmp_path):
+    sweep = load_sweep(write_sweep(tmp_path, "par", n_trials=10, n_jobs=2))
+    s = run_sweep(sweep, root=tmp_path / "results", progress=False)
+    assert s.ran == 10
+    res = optsweep.load(tmp_path / "results" / "par")
+    t = res.trials
+    assert len(t) == 10 and t["number"].tolist() == list(range(10))
+    assert set(t["state"]) <= {"COMPLETE", "PRUNED", "FAIL"}
+    # every trial has its curve, one row per epoch run
+    per_trial = res.curves.groupby("trial").size()
+    assert per_trial.to_dict() == dict(zip(t["number"], t["epochs_run"], strict=True))
+    # both workers ran trials (pids are recorded per trial in the storage)
+    study = optuna.load_study(
+        study_name="par",
+        storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(
+                str(tmp_path / "results" / "par" / "study.journal")
+            )
+        ),
+    )
+    assert len({tr.user_attrs.get("host") for tr in study.trials}) == 1
+
+
+def test_resume_continues_to_the_budget(tmp_path):
+    path = write_sweep(tmp_path, "res", n_trials=4)
+    root = tmp_path / "results"
+    run_sweep(load_sweep(path), root=root, progress=False)
+    first = optsweep.load(root / "res").trials
+    s = run_sweep(load_sweep(path).with_overrides(n_trials=7), root=root, progress=False)
+    assert s.ran == 3
+    again = optsweep.load(root / "res").trials
+    assert len(again) == 7
+    pd.testing.assert_frame_equal(again.iloc[:4].reset_index(drop=True), first)
+    # at budget already: nothing more runs
+    assert (
+        run_sweep(load_sweep(path).with_overrides(n_trials=7), root=root, progress=False).ran == 0
+    )
+
+
+def _finished(journal) -> int:
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal))
+    )
+    study = optuna.load_study(study_name="kill", storage=storage)
+    return sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
+
+
+def test_resume_after_sigkill_keeps_every_completed_trial(tmp_path):
+    path = write_sweep(tmp_path, "kill", n_trials=14, epochs=150, n_jobs=2)
+    root = tmp_path / "results"
+    cmd = [sys.executable, "-m", "optsweep", "-q", "run", str(path), "--results-root", str(root)]
+    proc = subprocess.Popen(
+        cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    journal = root / "kill" / "study.journal"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if journal.exists() and _finished(journal) >= 4:
+            break
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole process group: main and workers
+    proc.wait()
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal))
+    )
+    before = optuna.load_study(study_name="kill", storage=storage).get_trials()
+    done_before = {t.number: t.values for t in before if t.state.name == "COMPLETE"}
+    running = [t for t in before if t.state.name == "RUNNING"]
+    assert done_before and len(before) < 14
+
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    out = optsweep.load(root / "kill").trials
+    finished = out[out["reason"] != "interrupted"]
+    assert len(finished) == 14  # the budget, not counting interrupted trials
+    assert len(out) == 14 + len(running)
+    for number, values in done_before.items():  # completed before the kill: intact
+        row = out.set_index("number").loc[number]
+        assert row["state"] == "COMPLETE" and row["value"] == values[0]
+    interrupted = out[out["reason"] == "interrupted"]
+    assert sorted(interrupted["number"]) == sorted(t.number for t in running)
+    # each interrupted configuration ran again, once, with the same training seed
+    for _, row in interrupted.iterrows():
+        reruns = out[out["rerun_of"] == row["number"]]
+        assert len(reruns) == 1 and reruns.iloc[0]["state"] != "RUNNING"
+        if not pd.isna(row["lr"]):  # killed after its configuration was recorded
+            assert reruns.iloc[0]["lr"] == row["lr"] and reruns.iloc[0]["seed"] == row["seed"]
+
+
+def _table(tmp_path, n_jobs: int) -> pd.DataFrame:
+    extra = 'deterministic = true\nbatch = 3\npruner = "median"\nwarmup_epochs = 2'
+    sweep = load_sweep(
+        write_sweep(tmp_path / f"j{n_jobs}", "det", n_trials=9, n_jobs=n_jobs, study_extra=extra)
+        if (tmp_path / f"j{n_jobs}").mkdir() is None
+        else None
+    )
+    run_sweep(sweep, root=tmp_path / f"j{n_jobs}" / "results", progress=False)
+    t = optsweep.load(tmp_path / f"j{n_jobs}" / "results" / "det").trials
+    return t.drop(
+        columns=["train_seconds", "seconds_per_epoch", "datetime_start", "datetime_complete"]
+    )
+
+
+def test_deterministic_mode_is_independent_of_n_jobs(tmp_path):
+    one, two = _table(tmp_path, 1), _table(tmp_path, 2)
+    pd.testing.assert_frame_equal(one, two)
+    assert one["optimizer"].nunique() > 1  # a real search happened
+
+
+def test_diverging_and_raising_trials_are_recorded_and_the_sweep_goes_on(tmp_path):
+    text = write_sweep(tmp_path, "div", n_trials=6).read_text()
+    text = text.replace("lr = { low = 1e-3, high = 0.3 }", "lr = [1e-2, 1e250]")
+    text = text.replace('optimizer = ["gd", "momentum", "rmsprop", "adam"]', 'optimizer = "gd"')
+    text = text.replace("[study]", '[study]\nsampler = "grid"').replace(
+        "batch_size = { low = 16, high = 64, full = true }", "batch_size = [32, 64, 1000]"
+    )
+    path = tmp_path / "div.toml"
+    path.write_text(text)
+    run_sweep(load_sweep(path), root=tmp_path / "r", progress=False)
+    t = optsweep.load(tmp_path / "r" / "div").trials
+    assert len(t) == 6
+    failed = t[t["state"] == "FAIL"]
+    assert set(failed["lr"]) == {1e250} and len(failed) == 3
+    assert failed["reason"].str.startswith("diverged at epoch ").all()
+    assert (t.loc[t["state"] == "COMPLETE", "lr"] == 1e-2).all()
+    assert (
+        t.loc[t["batch_size"] == 1000, "updates"].dropna() <= 10
+    ).all()  # full batch: 1 update an epoch
+
+
+def test_export_rebuilds_identical_tables(tmp_path):
+    root = tmp_path / "results"
+    run_sweep(load_sweep(write_sweep(tmp_path, "exp", n_trials=5)), root=root, progress=False)
+    d = root / "exp"
+    before = optsweep.load(d)
+    (d / "trials.parquet").unlink()
+    (d / "curves.parquet").unlink()
+    paths = export(d, "csv")
+    assert [p.name for p in paths] == ["trials.csv", "curves.csv"]
+    after = optsweep.load(d)
+    pd.testing.assert_frame_equal(before.trials, after.trials)
+    pd.testing.assert_frame_equal(before.curves, after.curves, check_exact=False, rtol=1e-15)
+    text = status_text(d)
+    assert "trials: 5" in text and "best: trial" in text
+
+
+def test_tables_have_sensible_dtypes_and_missing_conditionals(tmp_path):
+    root = tmp_path / "results"
+    run_sweep(load_sweep(write_sweep(tmp_path, "dt", n_trials=8)), root=root, progress=False)
+    res = optsweep.load(root / "dt")
+    t = res.trials
+    assert t["optimizer"].dtype == "str" and t["state"].dtype == "str"
+    assert t["batch_size"].dtype == "Int64" and t["lr"].dtype == "float64"
+    # betas exist only for their optimizers
+    for opt, beta in [
+        ("momentum", "momentum_beta"),
+        ("rmsprop", "rmsprop_beta"),
+        ("adam", "beta1"),
+    ]:
+        assert t.loc[t["optimizer"] == opt, beta].notna().all()
+        assert t.loc[t["optimizer"] != opt, beta].isna().all()
+    assert t["batch_size"].isin([16, 32, 64, 150]).all()  # powers of two or the full batch
+    # best weights are kept and load without pickle
+    best = t.loc[t["state"] == "COMPLETE"].sort_values("value", ascending=False).iloc[0]
+    w = load_weights(root / "dt", int(best["number"]))
+    assert w["sizes"].tolist() == [2, 8, 1] and w["W1"].shape == (8, 2)
+
+
+def test_counts_and_status_after_run(tmp_path):
+    root = tmp_path / "results"
+    sweep = load_sweep(write_sweep(tmp_path, "st", n_trials=3))
+    run_sweep(sweep, root=root, progress=False)
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(root / "st" / "study.journal"))
+    )
+    c = counts(optuna.load_study(study_name="st", storage=storage))
+    assert c["COMPLETE"] + c["PRUNED"] + c["FAIL"] == 3 and c["RUNNING"] == 0
+    assert np.isfinite(optsweep.load(root / "st").trials["value"]).any()
