@@ -70,14 +70,20 @@ def build_parser() -> argparse.ArgumentParser:
         prog="optsweep",
         description="Hyperparameter sweeps for NumPy neural networks (Optuna, joblib, pandas).",
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, errors only")
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)"
-    )
+    # -q/-v work before or after the command; after it they must not reset the
+    # value given before it, hence SUPPRESS as the subcommands' default
+    quiet, verbose = "no progress bar, errors only", "more logging (-vv: debug)"
+    parser.add_argument("-q", "--quiet", action="store_true", help=quiet)
+    parser.add_argument("-v", "--verbose", action="count", default=0, help=verbose)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=quiet)
+    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=verbose)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub_kw = {"parents": [common]}
 
     run = sub.add_parser(
         "run",
+        **sub_kw,
         help="run or resume a sweep",
         description=(
             "Run the sweep file's study, or resume it up to its budget. Writes the study, "
@@ -102,10 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-report", action="store_true", help="do not write the report at the end")
 
-    st = sub.add_parser("status", help="trials by state, best trial, time spent")
+    st = sub.add_parser("status", **sub_kw, help="trials by state, best trial, time spent")
     _results_arg(st)
 
-    ex = sub.add_parser("export", help="rebuild the trials and curves tables from the storage")
+    ex = sub.add_parser(
+        "export", **sub_kw, help="rebuild the trials and curves tables from the storage"
+    )
     _results_arg(ex)
     ex.add_argument(
         "--format", choices=("parquet", "csv"), help="table format (default: the sweep's)"
@@ -113,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser(
         "report",
+        **sub_kw,
         help="write RESULTS/report/ (plots, report.md, report.html)",
         description="Regenerate the report from the stored tables; with several "
         "results directories, also compare them side by side.",
@@ -172,6 +181,8 @@ def _cmd_run(args) -> int:
             f"{c['COMPLETE']} complete, {c['PRUNED']} pruned, {c['FAIL']} failed; "
             f"best {sweep.study.metrics[0]} {best}"
         )
+        for line in _best_per_optimizer(s.directory):
+            print(line)
         print(f"results: {s.directory}/")
     if s.interrupted:
         print(
@@ -182,6 +193,24 @@ def _cmd_run(args) -> int:
     if sweep.execution.report and not s.interrupted:
         _write_report([s.directory], None, quiet=args.quiet)
     return 0
+
+
+def _best_per_optimizer(directory: Path) -> list[str]:
+    """``  adam      0.94 (trial 2)`` lines from the trials table."""
+    from .results import load
+
+    res = load(directory)
+    t = res.trials[res.trials["state"] == "COMPLETE"]
+    if t.empty:
+        return []
+    asc = res.meta["directions"][0] == "minimize"
+    best = t.sort_values(["value", "number"], ascending=[asc, True]).groupby("optimizer").head(1)
+    best = best.sort_values(["value", "number"], ascending=[asc, True])
+    metric = res.meta["metrics"][0]
+    lines = [f"best {metric} per optimizer:"]
+    for _, r in best.iterrows():
+        lines.append(f"  {r['optimizer']:<9} {r['value']:.6g}  (trial {r['number']})")
+    return lines
 
 
 def _write_report(dirs: list[Path], out: str | None, quiet: bool) -> None:

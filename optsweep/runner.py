@@ -28,8 +28,10 @@ import fcntl
 import json
 import logging
 import math
+import multiprocessing
 import os
 import shutil
+import signal
 import time
 import warnings
 from collections.abc import Iterator
@@ -79,15 +81,22 @@ def storage_spec(sweep: SweepConfig, root: str | Path = "results") -> str:
 
 def make_sampler(sweep: SweepConfig) -> optuna.samplers.BaseSampler:
     """The study's sampler, seeded with the study seed."""
+    # group=True and QMC are flagged "experimental" by Optuna; they are what we want
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _sampler(sweep)
+
+
+def _sampler(sweep: SweepConfig) -> optuna.samplers.BaseSampler:
     st = sweep.study
     name, seed = st.sampler, st.seed
     s = optuna.samplers
     if name == "tpe":
-        # group=True: conditional betas without warnings (Optuna 5's TPE is
-        # multivariate with constant liar by default); the flag is "experimental"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return s.TPESampler(seed=seed, group=True, n_startup_trials=st.n_startup_trials)
+        # multivariate TPE in grouped mode: conditional betas without warnings
+        # (Optuna 5's default is multivariate with constant liar for one objective)
+        return s.TPESampler(
+            seed=seed, multivariate=True, group=True, n_startup_trials=st.n_startup_trials
+        )
     if name == "random":
         return s.RandomSampler(seed=seed)
     if name == "grid":
@@ -312,6 +321,10 @@ _STUDIES: dict[tuple[str, str], optuna.Study] = {}
 
 def run_task(task: TrialTask, data: Dataset, sweep: SweepConfig, spec: str | None) -> TrialOutcome:
     """A worker's job: train one trial, reporting to the storage when pruning."""
+    if multiprocessing.parent_process() is not None:
+        # Ctrl-C reaches the whole process group: the main process handles it
+        # (marks the trial interrupted, stops the pool); workers stay quiet
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     reporter = None
     if spec is not None and sweep.study.pruner != "none":
         key = (spec, sweep.name)
@@ -407,16 +420,17 @@ class _Runner:
         self.n_train = int(data.X_train.shape[0])
         self.asked: dict[int, optuna.Trial] = {}
         self.ran = 0
+        self.stopping = False
         self.last_checkpoint = time.monotonic()
 
     def ask(self) -> TrialTask:
         trial = self.study.ask()
+        self.asked[trial.number] = trial  # first: an interrupt must see every trial asked
         hp = suggest(trial, self.sweep.search, self.n_train)
         origin = trial.user_attrs.get("rerun_of", trial.number)
         seed = trial_seed(self.sweep.study.seed, origin)
         trial.set_user_attr("hparams", clean_json(hp))
         trial.set_user_attr("seed", seed)
-        self.asked[trial.number] = trial
         return TrialTask(trial.number, trial._trial_id, seed, hp)
 
     def record(self, out: TrialOutcome, replay: bool = False) -> None:
@@ -467,11 +481,23 @@ class _Runner:
                 return
 
     def interrupt(self) -> None:
-        """Mark the trials in flight as interrupted (they will be queued again)."""
-        for number, trial in list(self.asked.items()):
-            trial.set_user_attr("reason", INTERRUPTED)
-            self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-            self.asked.pop(number)
+        """Mark the trials in flight as interrupted (they will be queued again).
+
+        With a journal file the run lock makes every RUNNING trial ours; with a
+        shared server storage only the trials this process asked are.
+        """
+        self.stopping = True
+        ours = set(self.asked)
+        if not is_url(self.spec):
+            ours |= {
+                t.number
+                for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            }
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if t.number in ours:
+                self.study._storage.set_trial_user_attr(t._trial_id, "reason", INTERRUPTED)
+                self.study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+        self.asked.clear()
 
 
 def _parallel(n_jobs: int, **kwargs) -> joblib.Parallel:
@@ -489,7 +515,7 @@ def _run_throughput(r: _Runner, n_jobs: int, remaining: float, deadline: float) 
 
     def tasks():
         n = 0
-        while n < remaining and time.monotonic() < deadline:
+        while n < remaining and time.monotonic() < deadline and not r.stopping:
             task = r.ask()
             n += 1
             yield joblib.delayed(run_task)(task, data, sweep, spec)
