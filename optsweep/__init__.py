@@ -7,16 +7,35 @@ every epoch in pandas tables::
     import optsweep
     res = optsweep.load("results/quickstart")
     res.trials, res.curves
+
+Names that need pandas or Optuna are imported on first use, so that worker
+processes, which only train, start quickly.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from .config import SweepConfig, load_sweep
 from .errors import ConfigError, OptsweepError
-from .results import Results, load, load_weights
 
 __version__ = "0.1.0"
 
+_LAZY = {
+    "load": "results",
+    "load_weights": "results",
+    "Results": "results",
+}
 
-def run_sweep(sweep, **kwargs):
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'optsweep' has no attribute {name!r}")
+
+
+def run_sweep(sweep: str | SweepConfig, **kwargs: Any):
     """Run (or resume) a sweep from a path or a :class:`SweepConfig`; see
     :func:`optsweep.runner.run_sweep`."""
     from .runner import run_sweep as _run

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
 import os
+import signal
 import socket
 import traceback
 from collections.abc import Callable
@@ -182,3 +184,48 @@ def evaluate(
             out.values = values
             out.weights = result.network.state_dict()
     return out
+
+
+# --- the worker's job ---------------------------------------------------------------
+
+_STUDIES: dict = {}
+
+
+def run_task(task: TrialTask, data: Dataset, sweep: SweepConfig, spec: str | None) -> TrialOutcome:
+    """A worker's job: train one trial, reporting to the storage when pruning.
+
+    Optuna is imported only when the trial reports for pruning, so that a
+    worker process starts with NumPy alone.
+    """
+    if multiprocessing.parent_process() is not None:
+        # Ctrl-C reaches the whole process group: the main process handles it
+        # (marks the trial interrupted, stops the pool); workers stay quiet
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    reporter = None
+    if spec is not None and sweep.study.pruner != "none":
+        reporter = _pruning_reporter(task, sweep, spec)
+    return evaluate(task, data, sweep, reporter)
+
+
+def _pruning_reporter(task: TrialTask, sweep: SweepConfig, spec: str) -> Reporter:
+    import optuna
+
+    from .samplers import make_pruner
+    from .storage import open_storage
+
+    key = (spec, sweep.name)
+    study = _STUDIES.get(key)
+    if study is None:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = _STUDIES[key] = optuna.load_study(
+            study_name=sweep.name, storage=open_storage(spec), pruner=make_pruner(sweep)
+        )
+    trial = optuna.Trial(study, task.trial_id)
+
+    def reporter(epoch: int, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        trial.report(value, epoch)
+        return trial.should_prune()
+
+    return reporter

@@ -11,9 +11,11 @@ A results directory ``results/NAME/`` holds::
     report/            plots and report.md / report.html
 
 Tables are rebuilt from the storage alone (``optsweep export``): each trial
-keeps its hyperparameters, final numbers and per-epoch curve as user
-attributes. They are written atomically (temporary file, then rename) and
-read back without pickle.
+keeps user attributes ``hparams`` and ``seed`` (set when it is asked),
+``result`` (its per-epoch ``curve``, ``final`` numbers, seconds, updates and
+host, written once when it ends) and ``reason`` (why it failed or was
+pruned). Tables are written atomically (temporary file, then rename) and read
+back without pickle.
 """
 
 from __future__ import annotations
@@ -86,9 +88,10 @@ def trials_frame(
     for t in trials:
         ua = t.user_attrs
         hp = ua.get("hparams", {})
-        final = ua.get("final", {})
-        epochs = int(ua.get("epochs_run", 0))
-        secs = _num(ua.get("train_seconds"))
+        res = ua.get("result", {})
+        final = res.get("final", {})
+        epochs = int(res.get("epochs_run", 0))
+        secs = _num(res.get("train_seconds"))
         row: dict[str, Any] = {
             "number": t.number,
             "state": t.state.name,
@@ -108,10 +111,10 @@ def trials_frame(
             val_metric=_num(final.get("val_metric")),
             train_seconds=secs,
             seconds_per_epoch=secs / epochs if epochs else float("nan"),
-            updates=ua.get("updates"),
+            updates=res.get("updates"),
             reason=ua.get("reason", ""),
             rerun_of=ua.get("rerun_of"),
-            host=ua.get("host", ""),
+            host=res.get("host", ""),
             datetime_start=t.datetime_start,
             datetime_complete=t.datetime_complete,
         )
@@ -126,7 +129,7 @@ def curves_frame(trials: Iterable[optuna.trial.FrozenTrial]) -> pd.DataFrame:
     """One row per trial and epoch (long format), from the trials' ``curve`` attribute."""
     parts = []
     for t in trials:
-        curve = t.user_attrs.get("curve")
+        curve = t.user_attrs.get("result", {}).get("curve")
         if not curve or not curve.get("epoch"):
             continue
         d = {c: np.asarray([_num(v) for v in curve.get(c, [])]) for c in HISTORY_COLUMNS}

@@ -28,12 +28,9 @@ import fcntl
 import json
 import logging
 import math
-import multiprocessing
 import os
 import shutil
-import signal
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +44,7 @@ from optuna.trial import TrialState
 from .config import SweepConfig
 from .engine import Dataset
 from .errors import ConfigError, OptsweepError
-from .objective import TrialOutcome, TrialTask, evaluate, load_dataset, model_config, trial_seed
+from .objective import TrialOutcome, TrialTask, load_dataset, model_config, run_task, trial_seed
 from .results import (
     clean_json,
     curves_frame,
@@ -56,7 +53,8 @@ from .results import (
     write_table,
     write_text,
 )
-from .space import grid_space, suggest
+from .samplers import grid_size, make_pruner, make_sampler
+from .space import suggest
 from .storage import is_url, open_storage
 
 log = logging.getLogger(__name__)
@@ -77,75 +75,6 @@ def results_dir(sweep: SweepConfig, root: str | Path = "results") -> Path:
 def storage_spec(sweep: SweepConfig, root: str | Path = "results") -> str:
     """The storage string: the sweep's, or the journal file in the results directory."""
     return sweep.execution.storage or str(results_dir(sweep, root) / "study.journal")
-
-
-def make_sampler(sweep: SweepConfig) -> optuna.samplers.BaseSampler:
-    """The study's sampler, seeded with the study seed."""
-    # group=True and QMC are flagged "experimental" by Optuna; they are what we want
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return _sampler(sweep)
-
-
-def _sampler(sweep: SweepConfig) -> optuna.samplers.BaseSampler:
-    st = sweep.study
-    name, seed = st.sampler, st.seed
-    s = optuna.samplers
-    if name == "tpe":
-        # multivariate TPE in grouped mode: conditional betas without warnings
-        # (Optuna 5's default is multivariate with constant liar for one objective)
-        return s.TPESampler(
-            seed=seed, multivariate=True, group=True, n_startup_trials=st.n_startup_trials
-        )
-    if name == "random":
-        return s.RandomSampler(seed=seed)
-    if name == "grid":
-        return _GridSampler(grid_space(sweep.search), seed=seed)
-    if name == "nsga2":
-        return s.NSGAIISampler(seed=seed)
-    needs = {"qmc": ("scipy",), "cmaes": ("cmaes",), "gp": ("scipy", "torch")}[name]
-    for module in needs:
-        try:
-            __import__(module)
-        except ImportError:
-            raise ConfigError(
-                f"{sweep.path}: study.sampler '{name}' needs {' and '.join(needs)} "
-                f"(pip install {' '.join(needs)}) (got {name!r})"
-            ) from None
-    if name == "qmc":
-        return s.QMCSampler(seed=seed, warn_independent_sampling=False)
-    if name == "cmaes":
-        return s.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-    return s.GPSampler(seed=seed)
-
-
-class _GridSampler(optuna.samplers.GridSampler):
-    """Optuna's grid sampler without its ``study.stop()`` at exhaustion, which
-    only works inside ``study.optimize``; the runner caps the budget at the grid
-    size instead (:func:`grid_size`)."""
-
-    def after_trial(self, study, trial, state, values) -> None:
-        return None
-
-
-def grid_size(sweep: SweepConfig) -> int:
-    """Number of points of a grid sweep."""
-    return math.prod(len(v) for v in grid_space(sweep.search).values())
-
-
-def make_pruner(sweep: SweepConfig) -> optuna.pruners.BasePruner:
-    st = sweep.study
-    p = optuna.pruners
-    warm = st.warmup_epochs
-    if st.pruner == "median":
-        return p.MedianPruner(n_startup_trials=5, n_warmup_steps=warm)
-    if st.pruner == "percentile":
-        return p.PercentilePruner(st.percentile, n_startup_trials=5, n_warmup_steps=warm)
-    if st.pruner == "successive_halving":
-        return p.SuccessiveHalvingPruner(min_resource=max(warm, 1))
-    if st.pruner == "hyperband":
-        return p.HyperbandPruner(min_resource=max(warm, 1), max_resource=sweep.train.epochs)
-    return p.NopPruner()
 
 
 def open_study(sweep: SweepConfig, spec: str, *, create: bool = True) -> optuna.Study:
@@ -314,37 +243,6 @@ def keep_best_weights(directory: Path, trials_df) -> None:
             f.unlink()
 
 
-# --- workers ---------------------------------------------------------------------------
-
-_STUDIES: dict[tuple[str, str], optuna.Study] = {}
-
-
-def run_task(task: TrialTask, data: Dataset, sweep: SweepConfig, spec: str | None) -> TrialOutcome:
-    """A worker's job: train one trial, reporting to the storage when pruning."""
-    if multiprocessing.parent_process() is not None:
-        # Ctrl-C reaches the whole process group: the main process handles it
-        # (marks the trial interrupted, stops the pool); workers stay quiet
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    reporter = None
-    if spec is not None and sweep.study.pruner != "none":
-        key = (spec, sweep.name)
-        study = _STUDIES.get(key)
-        if study is None:
-            optuna.logging.set_verbosity(optuna.logging.WARNING)
-            study = _STUDIES[key] = optuna.load_study(
-                study_name=sweep.name, storage=open_storage(spec), pruner=make_pruner(sweep)
-            )
-        trial = optuna.Trial(study, task.trial_id)
-
-        def reporter(epoch: int, value: float) -> bool:
-            if not math.isfinite(value):
-                return False
-            trial.report(value, epoch)
-            return trial.should_prune()
-
-    return evaluate(task, data, sweep, reporter)
-
-
 # --- the run ---------------------------------------------------------------------------
 
 
@@ -439,17 +337,18 @@ class _Runner:
         if replay and out.status == "complete" and self.sweep.study.pruner != "none":
             self._replay_pruning(trial, out)
         epochs = len(out.history.get("epoch", []))
-        attrs = {
-            "curve": clean_json(out.history),
-            "final": clean_json(out.final),
+        # one write per trial: every storage write takes the journal's lock
+        result = {
+            "curve": out.history,
+            "final": out.final,
             "train_seconds": out.seconds,
             "epochs_run": epochs,
             "updates": out.updates,
-            "reason": out.reason,
             "host": out.host,
         }
-        for k, v in attrs.items():
-            trial.set_user_attr(k, v)
+        trial.set_user_attr("result", clean_json(result))
+        if out.reason:
+            trial.set_user_attr("reason", out.reason)
         if out.status == "complete":
             if out.weights is not None:
                 save_weights(self.directory, out.number, out.weights)
@@ -520,9 +419,10 @@ def _run_throughput(r: _Runner, n_jobs: int, remaining: float, deadline: float) 
             n += 1
             yield joblib.delayed(run_task)(task, data, sweep, spec)
 
-    # pre_dispatch=n_jobs: a trial is asked only when a worker is free, so the
-    # sampler has seen every result told so far
-    parallel = _parallel(n_jobs, return_as="generator_unordered", pre_dispatch=n_jobs)
+    # one trial queued per worker beyond the running ones: a worker never waits
+    # for the sampler, and the sampler still sees nearly every result
+    pre = 1 if n_jobs == 1 else 2 * n_jobs
+    parallel = _parallel(n_jobs, return_as="generator_unordered", pre_dispatch=pre, batch_size=1)
     for out in parallel(tasks()):
         r.record(out)
 

@@ -36,6 +36,8 @@ HISTORY_COLUMNS = (
     "seconds",
 )
 RANDOM_MODES = ("default", "legacy")
+#: Above this size, training gathers each batch from X instead of shuffling X.
+GATHER_PER_BATCH_BYTES = 8 << 20
 
 #: A per-epoch callback: ``callback(epoch, record)``; a truthy return stops
 #: training (a string return is kept as the reason).
@@ -249,7 +251,12 @@ def train(
     for b in batch_sizes(m, config.batch_size):
         bounds.append((start, start + b))
         start += b
-    Xs, Ys = np.empty_like(X), np.empty_like(Y)  # this epoch's shuffled copy
+    # Small data: shuffle the whole epoch at once (two calls an epoch). Large
+    # data: gather each batch into a buffer that stays in cache, rather than
+    # writing a shuffled copy of X every epoch. The batches are the same.
+    per_batch = X.nbytes > GATHER_PER_BATCH_BYTES
+    Xs = np.empty((min(config.batch_size, m), X.shape[1]) if per_batch else X.shape, X.dtype)
+    Ys = np.empty_like(Y)  # this epoch's shuffled targets
     Zs = np.empty_like(Ys)  # this epoch's output logits, batch by batch
     lrs = config.schedule(config.lr, np.arange(config.epochs))
     H = np.full((config.epochs, len(HISTORY_COLUMNS)), np.nan)  # one row per epoch
@@ -257,17 +264,24 @@ def train(
     gradient, step, theta, grad = net.gradient, opt.step, net.theta, net.grad
     t0 = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        loss_limit = config.divergence_factor * max(net.evaluate(X, Y)[0], 1e-3)
+        # the initial loss, on at most 4096 rows: a scale, not a statistic
+        loss_limit = config.divergence_factor * max(net.evaluate(X[:4096], Y[:4096])[0], 1e-3)
 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         for epoch in range(config.epochs):
             lr = float(lrs[epoch])
             perm = shuffle(epoch)
-            np.take(X, perm, axis=0, out=Xs)
             np.take(Y, perm, axis=0, out=Ys)
-            for a, b in bounds:
-                gradient(Xs[a:b], Ys[a:b], Zs[a:b])
-                step(theta, grad, lr)
+            if per_batch:
+                for a, b in bounds:
+                    xb = np.take(X, perm[a:b], axis=0, out=Xs[: b - a])
+                    gradient(xb, Ys[a:b], Zs[a:b])
+                    step(theta, grad, lr)
+            else:
+                np.take(X, perm, axis=0, out=Xs)
+                for a, b in bounds:
+                    gradient(Xs[a:b], Ys[a:b], Zs[a:b])
+                    step(theta, grad, lr)
             # each batch's logits were kept before its update, so this is the
             # batch-size weighted mean of the batches' losses (the seed's cost)
             train_loss = head.loss(Zs, Ys)

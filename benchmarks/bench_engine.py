@@ -1,0 +1,175 @@
+"""Engine speed, measured against baselines in the same run (ratios, not seconds).
+
+1. The seed's experiment (moons 300, [2, 5, 2, 1], batch 64, Adam, 2000
+   epochs): the engine in legacy mode against the transcription of the seed's
+   code (tests/seed_reference.py). Same computation, same final accuracy.
+2. A large network (784-256-128-10, 60000 x 784 synthetic samples, batch 128,
+   Adam, float32, one BLAS thread): seconds per epoch against the matmul
+   floor (forward and backward matmul FLOPs, no data gradient for the input
+   layer, divided by a 2048^3 float32 matmul's rate measured here), and
+   against PyTorch (CPU, one thread) and scikit-learn's MLPClassifier
+   (float64) when they are installed.
+
+Run: python benchmarks/bench_engine.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import seed_reference as ref
+
+from optsweep.engine import (
+    Dataset,
+    ModelConfig,
+    TrainConfig,
+    fit,
+    load_data,
+    make_moons,
+    prepare,
+)
+
+
+def best_of(f, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def seed_experiment(epochs: int, repeats: int) -> None:
+    X, Y = ref.load_dataset(make_moons)
+    Xm, ym = load_data("moons", n_samples=300, noise=0.2, seed=3, legacy=True)
+    data = prepare(Xm, ym)
+    model = ModelConfig(hidden=(5, 2))
+    cfg = TrainConfig(optimizer="adam", epochs=epochs, random_mode="legacy")
+    out = {}
+
+    def run_ref():
+        out["ref"] = ref.model(X, Y, [2, 5, 2, 1], "adam", num_epochs=epochs)[0]
+
+    def run_engine():
+        out["engine"] = fit(model, data, cfg)
+
+    # interleave the two so that machine noise hits both alike
+    t_ref, t_eng = [], []
+    for _ in range(repeats):
+        t_ref.append(best_of(run_ref, 1))
+        t_eng.append(best_of(run_engine, 1))
+    updates = epochs * 5
+    acc_ref = ref.predict_accuracy(X, Y, out["ref"])
+    acc_eng = out["engine"].final["train_metric"]
+    r, e = min(t_ref), min(t_eng)
+    print(f"seed experiment: Adam, {epochs} epochs, {updates} updates, best of {repeats}")
+    print(f"  seed's code   {r:7.3f} s  {r / updates * 1e6:7.1f} us/update  accuracy {acc_ref:.4f}")
+    print(f"  optsweep      {e:7.3f} s  {e / updates * 1e6:7.1f} us/update  accuracy {acc_eng:.4f}")
+    print(f"  speed-up      {r / e:.2f}x (target >= 3x); same accuracy: {acc_ref == acc_eng}")
+
+
+def matmul_rate() -> float:
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((2048, 2048)).astype(np.float32)
+    B = rng.standard_normal((2048, 2048)).astype(np.float32)
+    t = best_of(lambda: A @ B, 5)
+    return 2 * 2048**3 / t
+
+
+def large_network(epochs: int) -> None:
+    rng = np.random.default_rng(0)
+    n, sizes, batch = 60000, [784, 256, 128, 10], 128
+    X = rng.standard_normal((n, 784)).astype(np.float32)
+    y = rng.integers(0, 10, n)
+    rate = matmul_rate()
+    flops = 0.0
+    for l in range(3):  # forward, weight gradient, and data gradient except layer 1
+        f = 2 * n * sizes[l] * sizes[l + 1]
+        flops += f * (3 if l > 0 else 2)
+    floor = flops / rate
+    print("\nlarge network 784-256-128-10, 60000 samples, batch 128, Adam, float32, 1 thread")
+    print(
+        f"  matmul rate {rate / 1e9:.0f} GFLOP/s (2048^3 float32);"
+        f" {flops / 1e9:.1f} GFLOP an epoch;"
+        f" floor {floor:.3f} s/epoch"
+    )
+
+    cfg = TrainConfig(optimizer="adam", lr=1e-3, batch_size=batch, epochs=epochs + 1)
+    res = fit(ModelConfig(hidden=(256, 128), head="softmax", dtype="float32"), Dataset(X, y), cfg)
+    per_epoch = np.diff(res.history["seconds"]).min()  # steady state: not the first epoch
+    print(
+        f"  optsweep      {per_epoch:6.3f} s/epoch"
+        f"  {per_epoch / floor:5.2f}x the floor (target <= 1.7x)"
+    )
+
+    try:
+        import torch
+    except ImportError:
+        print("  PyTorch: not installed (pip install torch==2.13.0)")
+    else:
+        torch.set_num_threads(1)
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(
+            torch.nn.Linear(784, 256),
+            torch.nn.ReLU(),
+            torch.nn.Linear(256, 128),
+            torch.nn.ReLU(),
+            torch.nn.Linear(128, 10),
+        )
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        lossf = torch.nn.CrossEntropyLoss()
+        Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+
+        def torch_epoch():
+            perm = torch.randperm(n)
+            for s in range(0, n, batch):
+                idx = perm[s : s + batch]
+                opt.zero_grad(set_to_none=True)
+                loss = lossf(net(Xt[idx]), yt[idx])
+                loss.backward()
+                opt.step()
+
+        torch_epoch()
+        tt = best_of(torch_epoch, epochs)
+        print(
+            f"  PyTorch {torch.__version__} {tt:6.3f} s/epoch"
+            f"  optsweep is {tt / per_epoch:.2f}x faster"
+            " (target >= 1.5x)"
+        )
+
+    try:
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPClassifier
+    except ImportError:
+        print("  scikit-learn: not installed")
+    else:
+        clf = MLPClassifier((256, 128), solver="adam", batch_size=batch, max_iter=1, random_state=0)
+        Xd = X.astype(np.float64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            ts = best_of(lambda: clf.fit(Xd, y), 1)
+        print(
+            f"  scikit-learn MLPClassifier (float64) {ts:6.3f} s/epoch"
+            f"  optsweep is {ts / per_epoch:.2f}x faster"
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repeats and epochs")
+    args = ap.parse_args()
+    with threadpool_limits(1):
+        seed_experiment(epochs=400 if args.quick else 2000, repeats=2 if args.quick else 3)
+        large_network(epochs=1 if args.quick else 3)
+
+
+if __name__ == "__main__":
+    main()

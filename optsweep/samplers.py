@@ -1,0 +1,81 @@
+"""Optuna samplers and pruners by name, seeded from the sweep file."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import optuna
+
+from .config import SweepConfig
+from .errors import ConfigError
+from .space import grid_space
+
+
+def make_sampler(sweep: SweepConfig) -> optuna.samplers.BaseSampler:
+    """The study's sampler, seeded with the study seed."""
+    # group=True and QMC are flagged "experimental" by Optuna; they are what we want
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _sampler(sweep)
+
+
+def _sampler(sweep: SweepConfig) -> optuna.samplers.BaseSampler:
+    st = sweep.study
+    name, seed = st.sampler, st.seed
+    s = optuna.samplers
+    if name == "tpe":
+        # multivariate TPE in grouped mode: conditional betas without warnings
+        # (Optuna 5's default is multivariate with constant liar for one objective)
+        return s.TPESampler(
+            seed=seed, multivariate=True, group=True, n_startup_trials=st.n_startup_trials
+        )
+    if name == "random":
+        return s.RandomSampler(seed=seed)
+    if name == "grid":
+        return _GridSampler(grid_space(sweep.search), seed=seed)
+    if name == "nsga2":
+        return s.NSGAIISampler(seed=seed)
+    needs = {"qmc": ("scipy",), "cmaes": ("cmaes",), "gp": ("scipy", "torch")}[name]
+    for module in needs:
+        try:
+            __import__(module)
+        except ImportError:
+            raise ConfigError(
+                f"{sweep.path}: study.sampler '{name}' needs {' and '.join(needs)} "
+                f"(pip install {' '.join(needs)}) (got {name!r})"
+            ) from None
+    if name == "qmc":
+        return s.QMCSampler(seed=seed, warn_independent_sampling=False)
+    if name == "cmaes":
+        return s.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    return s.GPSampler(seed=seed)
+
+
+class _GridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler without its ``study.stop()`` at exhaustion, which
+    only works inside ``study.optimize``; the runner caps the budget at the grid
+    size instead (:func:`grid_size`)."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        return None
+
+
+def grid_size(sweep: SweepConfig) -> int:
+    """Number of points of a grid sweep."""
+    return math.prod(len(v) for v in grid_space(sweep.search).values())
+
+
+def make_pruner(sweep: SweepConfig) -> optuna.pruners.BasePruner:
+    st = sweep.study
+    p = optuna.pruners
+    warm = st.warmup_epochs
+    if st.pruner == "median":
+        return p.MedianPruner(n_startup_trials=5, n_warmup_steps=warm)
+    if st.pruner == "percentile":
+        return p.PercentilePruner(st.percentile, n_startup_trials=5, n_warmup_steps=warm)
+    if st.pruner == "successive_halving":
+        return p.SuccessiveHalvingPruner(min_resource=max(warm, 1))
+    if st.pruner == "hyperband":
+        return p.HyperbandPruner(min_resource=max(warm, 1), max_resource=sweep.train.epochs)
+    return p.NopPruner()
