@@ -42,7 +42,9 @@ def speedup(trials: int) -> None:
         same = a["lr"].tolist() == b["lr"].tolist()
         train1, train2 = a["train_seconds"].sum(), b["train_seconds"].sum()
     print(f"quickstart, {trials} trials (random sampler, no pruning; same trials: {same})")
-    print(f"  n_jobs=1 {t1:6.2f} s   n_jobs=2 {t2:6.2f} s   speed-up {t1 / t2:.2f}x (target >= 1.8x)")
+    print(
+        f"  n_jobs=1 {t1:6.2f} s   n_jobs=2 {t2:6.2f} s   speed-up {t1 / t2:.2f}x (target >= 1.8x)"
+    )
     print(
         f"  training summed over trials: {train1:.2f} s with 1 job, {train2:.2f} s with 2"
         f" (each trial {train2 / train1:.2f}x slower when two share the machine)"

@@ -119,6 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=("parquet", "csv"), help="table format (default: the sweep's)"
     )
 
+    cf = sub.add_parser(
+        "confirm",
+        **sub_kw,
+        help="retrain the top configurations with fresh seeds (mean, sd, 95% interval)",
+    )
+    _results_arg(cf)
+    cf.add_argument("--top", type=_positive_int("--top"), default=3, help="configurations (3)")
+    cf.add_argument("--seeds", type=_positive_int("--seeds"), default=5, help="seeds each (5)")
+    cf.add_argument("--n-jobs", type=_n_jobs, default=-1, help="worker processes (-1: all cores)")
+
     rp = sub.add_parser(
         "report",
         **sub_kw,
@@ -214,10 +224,8 @@ def _best_per_optimizer(directory: Path) -> list[str]:
 
 
 def _write_report(dirs: list[Path], out: str | None, quiet: bool) -> None:
-    try:
-        from .report import write_report
-    except ImportError:  # the report module arrives with the analysis issue
-        return
+    from .report import write_report
+
     for path in write_report(dirs, out):
         if not quiet:
             print(f"report: {path}")
@@ -247,7 +255,26 @@ def _cmd_report(args) -> int:
     return 0
 
 
-_COMMANDS = {"run": _cmd_run, "status": _cmd_status, "export": _cmd_export, "report": _cmd_report}
+def _cmd_confirm(args) -> int:
+    import joblib
+
+    from .confirm import confirm, summary_text
+
+    n_jobs = joblib.cpu_count() if args.n_jobs == -1 else args.n_jobs
+    runs = confirm(Path(args.results), args.top, args.seeds, n_jobs)
+    if not args.quiet:
+        print(summary_text(runs))
+    _write_report([Path(args.results)], None, quiet=args.quiet)
+    return 0
+
+
+_COMMANDS = {
+    "run": _cmd_run,
+    "status": _cmd_status,
+    "export": _cmd_export,
+    "report": _cmd_report,
+    "confirm": _cmd_confirm,
+}
 
 
 if __name__ == "__main__":  # pragma: no cover

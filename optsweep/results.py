@@ -222,11 +222,11 @@ def read_table(directory: Path, name: str) -> pd.DataFrame | None:
 
 def save_weights(directory: Path, number: int, state: dict[str, np.ndarray]) -> Path:
     path = directory / "models" / f"trial_{number:05d}.npz"
-    atomic_write(path, lambda tmp: _savez(tmp, state))
+    atomic_write(path, lambda tmp: savez(tmp, state))
     return path
 
 
-def _savez(tmp: str, state: dict[str, np.ndarray]) -> None:
+def savez(tmp: str, state: dict[str, np.ndarray]) -> None:
     with open(tmp, "wb") as f:
         np.savez(f, **state)
 

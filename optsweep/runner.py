@@ -46,9 +46,11 @@ from .engine import Dataset
 from .errors import ConfigError, OptsweepError
 from .objective import TrialOutcome, TrialTask, load_dataset, model_config, run_task, trial_seed
 from .results import (
+    atomic_write,
     clean_json,
     curves_frame,
     save_weights,
+    savez,
     trials_frame,
     write_table,
     write_text,
@@ -210,6 +212,9 @@ def write_meta(sweep: SweepConfig, directory: Path, spec: str, data: Dataset) ->
         "format": sweep.execution.format,
     }
     write_text(directory / "meta.json", json.dumps(meta, indent=2) + "\n")
+    if data.n_features == 2:  # small, and what the report's decision boundaries need
+        arrays = {"X_train": data.X_train, "y_train": data.y_train}
+        atomic_write(directory / "data.npz", lambda tmp: savez(tmp, arrays))
     if sweep.path.exists() and sweep.path.resolve() != (directory / "sweep.toml").resolve():
         shutil.copyfile(sweep.path, directory / "sweep.toml")
 

@@ -1,0 +1,348 @@
+"""Analysis of result tables: pandas in, pandas out, nothing drawn.
+
+Every function takes the ``trials`` and/or ``curves`` tables of
+:func:`optsweep.load` (or hand-built frames with the same columns) and
+returns a DataFrame. Empty or degenerate input (no complete trial, one trial,
+a parameter that never applied) gives an empty frame with the right columns,
+not an exception.
+
+The questions are the seed's: which optimizer wins and by how much, what the
+batch size trades (batch 1 loses vectorisation, the full batch makes slow
+progress per epoch), what learning-rate decay buys, and how sensitive each
+optimizer is to its learning rate and betas.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from .config import BETAS, HPARAMS
+
+log = logging.getLogger(__name__)
+
+STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+#: Hyperparameters summarised by value; the others are binned on a log scale.
+DISCRETE = ("optimizer", "batch_size", "schedule", "interval")
+
+
+def complete(trials: pd.DataFrame) -> pd.DataFrame:
+    """The trials that finished with a value."""
+    return trials[(trials["state"] == "COMPLETE") & trials["value"].notna()]
+
+
+def _rank(df: pd.DataFrame, minimize: bool) -> pd.DataFrame:
+    return df.sort_values(["value", "number"], ascending=[minimize, True], kind="mergesort")
+
+
+def state_counts(trials: pd.DataFrame) -> pd.DataFrame:
+    """Trials by state: columns ``state`` and ``count`` (every state listed)."""
+    counts = trials["state"].value_counts() if len(trials) else pd.Series(dtype="int64")
+    return pd.DataFrame({"state": list(STATES), "count": [int(counts.get(s, 0)) for s in STATES]})
+
+
+def searched_params(trials: pd.DataFrame) -> list[str]:
+    """Hyperparameters that vary across the trials (in :data:`HPARAMS` order)."""
+    out = []
+    for p in HPARAMS:
+        if p in trials and trials[p].dropna().nunique() > 1:
+            out.append(p)
+    return out
+
+
+def best_per_optimizer(trials: pd.DataFrame, minimize: bool = False) -> pd.DataFrame:
+    """The best complete trial of each optimizer, best first.
+
+    Columns: ``optimizer``, ``number``, ``value``, ``gap`` (distance to the
+    overall best, in the metric's units), the searched hyperparameters that
+    apply to it, ``train_seconds``, ``seconds_per_epoch``.
+    """
+    params = [p for p in searched_params(trials) if p != "optimizer"]
+    cols = ["optimizer", "number", "value", "gap", *params, "train_seconds", "seconds_per_epoch"]
+    done = complete(trials)
+    if done.empty:
+        return pd.DataFrame(columns=cols)
+    best = _rank(done, minimize).groupby("optimizer", sort=False).head(1)
+    best = best.assign(gap=(best["value"] - best["value"].iloc[0]).abs())
+    return best[cols].reset_index(drop=True)
+
+
+def _bins(values: pd.Series, log: bool) -> pd.Series:
+    """Bins labelled ``low-high``: decade-aligned on a log scale (half decades
+    when the range spans three decades or fewer), else five equal widths."""
+    v = values.astype(float)
+    if log and (v > 0).all():
+        lo, hi = math.floor(np.log10(v.min())), math.ceil(np.log10(v.max()))
+        hi = max(hi, lo + 1)
+        per = 2 if hi - lo <= 3 else 1
+        edges = 10.0 ** np.linspace(lo, hi, (hi - lo) * per + 1)
+        fmt = "{:.2g}"
+    else:
+        edges = np.linspace(v.min(), v.max(), 6)
+        if edges[0] == edges[-1]:
+            edges = np.array([edges[0] - 0.5, edges[0] + 0.5])
+        fmt = "{:.3g}"
+    labels = [f"{fmt.format(a)}-{fmt.format(b)}" for a, b in itertools.pairwise(edges)]
+    return pd.cut(v, edges, labels=labels, include_lowest=True)
+
+
+def param_summary(trials: pd.DataFrame, param: str, minimize: bool = False) -> pd.DataFrame:
+    """Metric by value (or log-scale bin) of one hyperparameter.
+
+    Columns: ``param`` (the value or bin), ``n``, ``best``, ``median``,
+    ``spread`` (interquartile range), ``median_seconds_per_epoch``. Only the
+    complete trials in which the hyperparameter applied are used.
+    """
+    cols = ["param", "n", "best", "median", "spread", "median_seconds_per_epoch"]
+    done = complete(trials)
+    if param not in done or done[param].dropna().empty:
+        return pd.DataFrame(columns=cols)
+    done = done[done[param].notna()]
+    key = done[param] if param in DISCRETE else _bins(done[param], log=param not in BETAS)
+    if param in BETAS:  # betas: bins of 1 - beta on a log scale, as they are sampled
+        key = _bins(1 - done[param].astype(float), log=True).rename("one_minus_" + param)
+    g = done.groupby(key, observed=True, sort=True)
+    out = pd.DataFrame(
+        {
+            "n": g.size(),
+            "best": g["value"].min() if minimize else g["value"].max(),
+            "median": g["value"].median(),
+            "spread": g["value"].quantile(0.75) - g["value"].quantile(0.25),
+            "median_seconds_per_epoch": g["seconds_per_epoch"].median(),
+        }
+    )
+    out.index = out.index.astype(str)
+    return out.rename_axis("param").reset_index()[cols]
+
+
+def loss_target(
+    curves: pd.DataFrame, target: float | None = None, factor: float = 1.5, loss: str = "train_loss"
+) -> float:
+    """The loss to reach: ``target`` if given, else ``factor`` times the best
+    (lowest) epoch loss found in any trial."""
+    if target is not None:
+        return float(target)
+    finite = curves[loss][np.isfinite(curves[loss])] if len(curves) else pd.Series(dtype=float)
+    return float(finite.min() * factor) if len(finite) else float("nan")
+
+
+def time_to_target(curves: pd.DataFrame, target: float, loss: str = "train_loss") -> pd.DataFrame:
+    """Per trial: the first epoch (counted from 1) and the seconds at which
+    ``loss`` is at or below ``target``; NaN where never reached."""
+    cols = ["trial", "epochs_to_target", "seconds_to_target", "updates_to_target"]
+    if curves.empty:
+        return pd.DataFrame(columns=cols)
+    hit = curves[curves[loss] <= target]
+    first = hit.sort_values(["trial", "epoch"]).groupby("trial").head(1).set_index("trial")
+    out = pd.DataFrame(index=pd.Index(sorted(curves["trial"].unique()), name="trial"))
+    out["epochs_to_target"] = (first["epoch"] + 1).astype("float64")
+    out["seconds_to_target"] = first["seconds"]
+    out["updates_to_target"] = first["updates"].astype("float64")
+    return out.reset_index()[cols]
+
+
+def batch_tradeoff(
+    trials: pd.DataFrame,
+    curves: pd.DataFrame,
+    target: float | None = None,
+    factor: float = 1.5,
+    loss: str = "train_loss",
+) -> pd.DataFrame:
+    """The batch-size trade-off, one row per batch size.
+
+    Columns: ``batch_size``, ``n`` (trials), ``seconds_per_epoch`` and
+    ``updates_per_epoch`` (medians), ``reached`` (trials that reached the
+    target loss), ``epochs_to_target`` and ``seconds_to_target`` (medians
+    over those), ``final_metric`` (best final value of the study metric among
+    complete trials), and ``target`` (the loss used; see :func:`loss_target`).
+    All trials with a curve count, pruned ones included: they did train.
+    """
+    cols = [
+        "batch_size",
+        "n",
+        "seconds_per_epoch",
+        "updates_per_epoch",
+        "reached",
+        "epochs_to_target",
+        "seconds_to_target",
+        "final_metric",
+        "target",
+    ]
+    if trials.empty or curves.empty or trials["batch_size"].dropna().empty:
+        return pd.DataFrame(columns=cols)
+    goal = loss_target(curves, target, factor, loss)
+    ttt = time_to_target(curves, goal, loss)
+    t = trials[trials["epochs_run"].fillna(0) > 0].merge(
+        ttt, left_on="number", right_on="trial", how="left"
+    )
+    t = t.assign(updates_per_epoch=t["updates"] / t["epochs_run"])
+    g = t.groupby("batch_size", sort=True)
+    done = complete(t)
+    out = pd.DataFrame(
+        {
+            "n": g.size(),
+            "seconds_per_epoch": g["seconds_per_epoch"].median(),
+            "updates_per_epoch": g["updates_per_epoch"].median(),
+            "reached": g["epochs_to_target"].count(),
+            "epochs_to_target": g["epochs_to_target"].median(),
+            "seconds_to_target": g["seconds_to_target"].median(),
+            "final_metric": done.groupby("batch_size")["value"].max() if not done.empty else np.nan,
+        }
+    )
+    out["target"] = goal
+    return out.rename_axis("batch_size").reset_index()[cols]
+
+
+def schedule_effect(trials: pd.DataFrame, minimize: bool = False) -> pd.DataFrame:
+    """What decay buys: :func:`param_summary` of ``schedule``, with the gap of
+    each schedule's best to the constant rate's best (positive = better)."""
+    s = param_summary(trials, "schedule", minimize)
+    if s.empty:
+        return s.assign(gain_over_constant=pd.Series(dtype=float))
+    const = s.loc[s["param"] == "constant", "best"]
+    base = const.iloc[0] if len(const) else np.nan
+    gain = (base - s["best"]) if minimize else (s["best"] - base)
+    return s.assign(gain_over_constant=gain)
+
+
+def confirmation_summary(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean, standard deviation and 95% confidence interval per configuration.
+
+    ``runs`` has one row per retraining: ``number`` (the configuration's
+    trial) and ``value``. The interval is ``mean +/- t(0.975, n - 1) * sd /
+    sqrt(n)`` (Student's t).
+    """
+    cols = ["number", "n", "mean", "std", "ci_low", "ci_high"]
+    ok = runs[runs["value"].notna()] if len(runs) else runs
+    if ok.empty:
+        return pd.DataFrame(columns=cols)
+    g = ok.groupby("number", sort=False)["value"]
+    out = pd.DataFrame({"n": g.size(), "mean": g.mean(), "std": g.std(ddof=1)})
+    half = [
+        t_quantile(n - 1) * s / math.sqrt(n) if n > 1 else np.nan
+        for n, s in zip(out["n"], out["std"].fillna(0))
+    ]
+    out["ci_low"] = out["mean"] - half
+    out["ci_high"] = out["mean"] + half
+    return out.reset_index()[cols]
+
+
+# Student's t 0.975 quantiles for 1..30 degrees of freedom (standard tables)
+_T975 = (
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+)
+
+
+def t_quantile(df: int) -> float:
+    """The 0.975 quantile of Student's t with ``df`` degrees of freedom."""
+    if df < 1:
+        return float("nan")
+    return _T975[df - 1] if df <= len(_T975) else 1.96 + 2.4 / df  # Cornish-Fisher tail
+
+
+def importances(
+    trials: pd.DataFrame, minimize: bool = False, by_optimizer: bool = True
+) -> pd.DataFrame:
+    """Hyperparameter importances by Optuna's default evaluator (PED-ANOVA,
+    which needs no scikit-learn), for the whole study and per optimizer.
+
+    The study is rebuilt in memory from the trials table, so this works on a
+    copied results directory. Columns: ``scope`` (``all`` or an optimizer),
+    ``param``, ``importance``. Scopes with too few trials are left out.
+    """
+    cols = ["scope", "param", "importance"]
+    done = complete(trials)
+    rows = []
+    scopes = [("all", done)]
+    if by_optimizer and "optimizer" in done:
+        scopes += [(o, g) for o, g in done.groupby("optimizer", sort=True)]
+    for scope, df in scopes:
+        for param, value in _importance(df, minimize).items():
+            rows.append((scope, param, value))
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _importance(df: pd.DataFrame, minimize: bool) -> dict[str, float]:
+    import optuna
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    params = [p for p in searched_params(df) if df[p].notna().all()]
+    if len(df) < 6 or not params:
+        return {}
+    dists = {}
+    for p in params:
+        v = df[p]
+        if p in ("optimizer", "schedule"):
+            dists[p] = CategoricalDistribution(sorted(v.unique()))
+        elif p in BETAS:
+            dists[p] = FloatDistribution(float(v.min()), float(v.max()))
+        else:
+            positive = bool((v > 0).all())
+            dists[p] = FloatDistribution(float(v.min()), float(v.max()), log=positive)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize" if minimize else "maximize")
+    for _, r in df.iterrows():
+        values = {p: (r[p] if p in ("optimizer", "schedule") else float(r[p])) for p in params}
+        study.add_trial(
+            optuna.trial.create_trial(params=values, distributions=dists, value=float(r["value"]))
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return dict(optuna.importance.get_param_importances(study))
+    except (ValueError, RuntimeError, ZeroDivisionError) as e:
+        log.info("no importances: %s", e)
+        return {}
+
+
+def pareto_front(trials: pd.DataFrame, metrics: list[str], directions: list[str]) -> pd.DataFrame:
+    """The complete trials that no other complete trial beats on every metric.
+
+    Returns the trials with a boolean column ``pareto`` (all complete trials).
+    """
+    cols = [f"value_{m}" for m in metrics]
+    done = trials[(trials["state"] == "COMPLETE")].dropna(subset=cols)
+    if done.empty:
+        return done.assign(pareto=pd.Series(dtype=bool))
+    sign = np.array([1.0 if d == "minimize" else -1.0 for d in directions])
+    v = done[cols].to_numpy(dtype=float) * sign  # all minimised
+    dominated = np.zeros(len(v), dtype=bool)
+    for i in range(len(v)):
+        better_eq = (v <= v[i]).all(axis=1)
+        strictly = (v < v[i]).any(axis=1)
+        dominated[i] = bool((better_eq & strictly).any())
+    return done.assign(pareto=~dominated)

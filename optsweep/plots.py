@@ -1,0 +1,591 @@
+"""Figures: one function per plot, tables in, ``matplotlib.figure.Figure`` out.
+
+Each figure has a ``*_data`` function that computes what is drawn (a plain
+DataFrame, testable without images) and a ``plot_*`` function that draws it.
+Figures are built without pyplot (no global state, no GUI backend), so they
+render with Agg wherever they are saved. Empty data gives a figure that says
+so instead of an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from . import analysis as A
+from .config import BETAS
+
+OPTIMIZER_COLORS = {"gd": "#1f77b4", "momentum": "#ff7f0e", "rmsprop": "#2ca02c", "adam": "#d62728"}
+STYLE = {
+    "font.family": "DejaVu Sans",  # matplotlib's bundled font: the same pixels everywhere
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "legend.fontsize": 8,
+    "figure.dpi": 100,
+}
+_LOSS_NAMES = {
+    "sigmoid": "binary cross-entropy",
+    "softmax": "cross-entropy",
+    "linear": "squared error",
+}
+
+
+def color(optimizer: str) -> str:
+    return OPTIMIZER_COLORS.get(optimizer, "#7f7f7f")
+
+
+def metric_label(metric: str, meta: dict) -> str:
+    """Axis label of a study metric, with its unit."""
+    head = meta.get("model", {}).get("head", "sigmoid")
+    kind = "R\u00b2" if head == "linear" else "accuracy (fraction correct)"
+    part = "validation" if metric.startswith("val_") else "training"
+    if metric.endswith("_metric"):
+        return f"{part} {kind}"
+    if metric.endswith("_loss"):
+        return f"{part} loss ({_LOSS_NAMES.get(head, 'loss')})"
+    if metric == "train_seconds":
+        return "training time (s)"
+    return metric
+
+
+def log_axis(ax, which: str = "x", base: float = 10) -> None:
+    """A log scale whose labels never collide: no minor labels; when the data
+    span less than a decade, majors at 1, 2 and 5 times powers of ten, in
+    plain notation."""
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log", base=base)
+    axis.set_minor_formatter(NullFormatter())
+    lo, hi = ax.get_xlim() if which == "x" else ax.get_ylim()
+    if base == 10 and hi / lo < 100:
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        fmt = ScalarFormatter()
+        fmt.set_scientific(False)
+        axis.set_major_formatter(fmt)
+
+
+def _empty(fig: Figure, ax, text: str) -> Figure:
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=11)
+    return fig
+
+
+def _new(ncols: int = 1, width: float = 6.4, height: float = 4.0, nrows: int = 1):
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes.ravel()
+
+
+# --- optimisation history ---------------------------------------------------------------
+
+
+def history_data(trials: pd.DataFrame, minimize: bool = False) -> pd.DataFrame:
+    """Complete trials in order: ``number``, ``value``, ``optimizer``, ``best_so_far``."""
+    done = A.complete(trials).sort_values("number")
+    best = done["value"].cummin() if minimize else done["value"].cummax()
+    return pd.DataFrame(
+        {
+            "number": done["number"].to_numpy(),
+            "value": done["value"].to_numpy(),
+            "optimizer": done["optimizer"].to_numpy(),
+            "best_so_far": best.to_numpy(),
+        }
+    )
+
+
+def plot_history(trials: pd.DataFrame, meta: dict) -> Figure:
+    """Metric of each complete trial, coloured by optimizer, and the best so far."""
+    minimize = meta["directions"][0] == "minimize"
+    d = history_data(trials, minimize)
+    fig, (ax,) = _new()
+    if d.empty:
+        return _empty(fig, ax, "no complete trial")
+    for opt, g in d.groupby("optimizer", sort=True):
+        ax.scatter(g["number"], g["value"], s=18, color=color(opt), label=opt, alpha=0.8)
+    ax.step(d["number"], d["best_so_far"], where="post", color="black", lw=1.2, label="best so far")
+    ax.set_xlabel("trial number")
+    ax.set_ylabel(metric_label(meta["metrics"][0], meta))
+    ax.set_title(f"Optimization history ({len(d)} complete of {len(trials)} trials)")
+    ax.legend(loc="best")
+    return fig
+
+
+# --- learning curves ----------------------------------------------------------------------
+
+
+def best_trials(trials: pd.DataFrame, minimize: bool, by: str = "optimizer") -> pd.DataFrame:
+    """The best complete trial of each value of ``by``."""
+    done = A.complete(trials)
+    if done.empty:
+        return done
+    ranked = done.sort_values(["value", "number"], ascending=[minimize, True], kind="mergesort")
+    return ranked.groupby(by, sort=True).head(1).sort_values(by)
+
+
+def learning_curves_data(
+    trials: pd.DataFrame, curves: pd.DataFrame, minimize: bool = False, column: str = "train_loss"
+) -> pd.DataFrame:
+    """Per-epoch ``column`` of the best trial of each optimizer (long format:
+    ``optimizer``, ``trial``, ``epoch``, ``value``)."""
+    best = best_trials(trials, minimize)
+    parts = []
+    for _, b in best.iterrows():
+        c = curves[curves["trial"] == b["number"]]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "optimizer": b["optimizer"],
+                    "trial": b["number"],
+                    "epoch": c["epoch"].to_numpy(),
+                    "value": c[column].to_numpy(),
+                }
+            )
+        )
+    if not parts:
+        return pd.DataFrame(columns=["optimizer", "trial", "epoch", "value"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def plot_learning_curves(trials: pd.DataFrame, curves: pd.DataFrame, meta: dict) -> Figure:
+    """The seed's cost-versus-epochs figure: training loss of each optimizer's best trial."""
+    minimize = meta["directions"][0] == "minimize"
+    d = learning_curves_data(trials, curves, minimize)
+    fig, (ax,) = _new()
+    if d.empty:
+        return _empty(fig, ax, "no complete trial")
+    for (opt, trial), g in d.groupby(["optimizer", "trial"], sort=True):
+        ax.plot(
+            g["epoch"] + 1, g["value"], color=color(opt), lw=1.4, label=f"{opt} (trial {trial})"
+        )
+    log_axis(ax, "y")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric_label("train_loss", meta) + ", log scale")
+    ax.set_title("Learning curves of the best trial of each optimizer")
+    ax.legend(loc="best")
+    return fig
+
+
+# --- batch size ----------------------------------------------------------------------------
+
+
+def batch_curves_data(trials: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """Training-loss curves for the smallest, a middle and the largest batch
+    size that trained: for each, its trial with the lowest final training loss.
+    Long format: ``batch_size``, ``trial``, ``epoch``, ``updates``, ``seconds``, ``loss``."""
+    cols = ["batch_size", "trial", "epoch", "updates", "seconds", "loss"]
+    t = trials[trials["epochs_run"].fillna(0) > 0].dropna(subset=["batch_size"])
+    if t.empty:
+        return pd.DataFrame(columns=cols)
+    sizes = sorted(t["batch_size"].unique())
+    chosen = sorted({sizes[0], sizes[len(sizes) // 2], sizes[-1]})
+    parts = []
+    for b in chosen:
+        g = t[t["batch_size"] == b].sort_values(["train_loss", "number"], na_position="last")
+        n = g["number"].iloc[0]
+        c = curves[curves["trial"] == n]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "batch_size": b,
+                    "trial": n,
+                    "epoch": c["epoch"].to_numpy(),
+                    "updates": c["updates"].to_numpy(dtype=float),
+                    "seconds": c["seconds"].to_numpy(),
+                    "loss": c["train_loss"].to_numpy(),
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)[cols]
+
+
+def plot_batch_tradeoff(trials: pd.DataFrame, curves: pd.DataFrame, meta: dict) -> Figure:
+    """The seed's picture: small batches make many noisy updates an epoch,
+    the full batch one smooth update; by updates, by wall time, and the time
+    each batch size needs to reach a common loss."""
+    d = batch_curves_data(trials, curves)
+    tab = A.batch_tradeoff(trials, curves)
+    fig, axes = _new(ncols=3, width=13.5, height=4.0)
+    if d.empty:
+        return _empty(fig, axes[0], "no trial with a curve")
+    n_train = meta.get("data", {}).get("n_train")
+    cmap = {
+        b: c for b, c in zip(sorted(d["batch_size"].unique()), ("#9467bd", "#17becf", "#1f77b4"))
+    }
+    for (b, trial), g in d.groupby(["batch_size", "trial"], sort=True):
+        name = f"batch {b}" + (" (full)" if b == n_train else "") + f", trial {trial}"
+        axes[0].plot(g["updates"], g["loss"], color=cmap[b], lw=1.3, label=name)
+        axes[1].plot(g["seconds"], g["loss"], color=cmap[b], lw=1.3, label=name)
+    for ax, x in zip(axes[:2], ("parameter updates, log scale", "wall time (s), log scale")):
+        log_axis(ax, "x")
+        log_axis(ax, "y")
+        ax.set_xlabel(x)
+        ax.set_ylabel(metric_label("train_loss", meta) + ", log")
+        ax.legend(loc="best")
+    axes[0].set_title("Loss against updates")
+    axes[1].set_title("Loss against wall time")
+    ok = tab.dropna(subset=["seconds_to_target"])
+    ax = axes[2]
+    if ok.empty:
+        ax.text(
+            0.5,
+            0.5,
+            "no trial reached the target loss",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
+    else:
+        ax.plot(ok["batch_size"], ok["seconds_to_target"], "o-", color="black")
+        ax.set_xscale("log", base=2)
+        log_axis(ax, "y")
+        labels = [str(int(b)) for b in ok["batch_size"]]
+        ax.set_xticks(ok["batch_size"].astype(float).tolist(), labels)
+        ax.minorticks_off()
+        ax.set_xlabel("batch size, log2 scale")
+        ax.set_ylabel("median seconds to the target loss, log scale")
+    target = tab["target"].iloc[0] if len(tab) else float("nan")
+    ax.set_title(f"Time to reach loss {target:.3g}")
+    return fig
+
+
+# --- sensitivity ------------------------------------------------------------------------------
+
+
+def sensitivity_data(trials: pd.DataFrame) -> pd.DataFrame:
+    """Long format for the sensitivity panels: ``param``, ``x`` (the learning
+    rate, the decay rate, or ``1 - beta`` for a beta), ``value``, ``optimizer``."""
+    done = A.complete(trials)
+    parts = []
+    for p in ("lr", "decay_rate", *BETAS):
+        if p not in A.searched_params(done):
+            continue
+        g = done[done[p].notna()]
+        x = 1 - g[p].astype(float) if p in BETAS else g[p].astype(float)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "param": p,
+                    "x": x.to_numpy(),
+                    "value": g["value"].to_numpy(),
+                    "optimizer": g["optimizer"].to_numpy(),
+                }
+            )
+        )
+    if not parts:
+        return pd.DataFrame(columns=["param", "x", "value", "optimizer"])
+    return pd.concat(parts, ignore_index=True)
+
+
+_X_LABELS = {
+    "lr": "initial learning rate, log scale",
+    "decay_rate": "decay rate, log scale",
+    **{b: f"1 - {b}, log scale" for b in BETAS},
+}
+
+
+def plot_sensitivity(trials: pd.DataFrame, meta: dict) -> Figure:
+    """Metric against the learning rate, the decay rate and 1 - beta, by optimizer."""
+    d = sensitivity_data(trials)
+    params = list(dict.fromkeys(d["param"]))
+    n = max(len(params), 1)
+    ncols = min(n, 3)
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = _new(ncols=ncols, nrows=nrows, width=4.4 * ncols, height=3.5 * nrows)
+    if d.empty:
+        return _empty(fig, axes[0], "no searched learning rate, decay or beta")
+    ylabel = metric_label(meta["metrics"][0], meta)
+    for ax, p in zip(axes, params):
+        g = d[d["param"] == p]
+        for opt, h in g.groupby("optimizer", sort=True):
+            ax.scatter(h["x"], h["value"], s=16, color=color(opt), label=opt, alpha=0.8)
+        if (g["x"] > 0).all():
+            log_axis(ax, "x")
+        ax.set_xlabel(_X_LABELS.get(p, p))
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"Sensitivity to {p}")
+        ax.legend(loc="best")
+    for ax in axes[len(params) :]:
+        ax.axis("off")
+    return fig
+
+
+# --- schedules ----------------------------------------------------------------------------------
+
+
+def schedules_data(
+    trials: pd.DataFrame, curves: pd.DataFrame, minimize: bool = False
+) -> pd.DataFrame:
+    """Per-epoch learning rate of the best trial of each optimizer:
+    ``optimizer``, ``schedule``, ``trial``, ``epoch``, ``lr``."""
+    best = best_trials(trials, minimize)
+    parts = []
+    for _, b in best.iterrows():
+        c = curves[curves["trial"] == b["number"]]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "optimizer": b["optimizer"],
+                    "schedule": b["schedule"],
+                    "trial": b["number"],
+                    "epoch": c["epoch"].to_numpy(),
+                    "lr": c["lr"].to_numpy(),
+                }
+            )
+        )
+    if not parts:
+        return pd.DataFrame(columns=["optimizer", "schedule", "trial", "epoch", "lr"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def plot_schedules(trials: pd.DataFrame, curves: pd.DataFrame, meta: dict) -> Figure:
+    """Learning rate over the epochs for the best trial of each optimizer."""
+    d = schedules_data(trials, curves, meta["directions"][0] == "minimize")
+    fig, (ax,) = _new()
+    if d.empty:
+        return _empty(fig, ax, "no complete trial")
+    for (opt, sched, trial), g in d.groupby(["optimizer", "schedule", "trial"], sort=True):
+        ax.plot(
+            g["epoch"] + 1,
+            g["lr"],
+            color=color(opt),
+            lw=1.4,
+            label=f"{opt}, {sched} (trial {trial})",
+        )
+    log_axis(ax, "y")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("learning rate, log scale")
+    ax.set_title("Learning-rate schedules of the best trials")
+    ax.legend(loc="best")
+    return fig
+
+
+# --- importances, parallel coordinates ---------------------------------------------------------
+
+
+def plot_importances(imp: pd.DataFrame) -> Figure:
+    """Horizontal bars of PED-ANOVA importances, one panel per scope."""
+    scopes = list(dict.fromkeys(imp["scope"])) if len(imp) else []
+    n = max(len(scopes), 1)
+    fig, axes = _new(ncols=n, width=min(3.4 * n + 1.0, 15.0), height=3.2)
+    if not scopes:
+        return _empty(fig, axes[0], "too few complete trials for importances")
+    for ax, scope in zip(axes, scopes):
+        g = imp[imp["scope"] == scope].sort_values("importance")
+        ax.barh(g["param"], g["importance"], color=color(scope) if scope != "all" else "#555555")
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("importance (share, PED-ANOVA)")
+        ax.set_title("all trials" if scope == "all" else f"{scope} trials")
+    return fig
+
+
+def parallel_data(trials: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, tuple]]:
+    """Complete trials with each searched hyperparameter scaled to [0, 1]
+    (log scale for rates, 1 - beta on a log scale for betas; categories at
+    even spacing). Returns the scaled frame (plus ``value``) and, per column,
+    its tick positions and labels."""
+    done = A.complete(trials)
+    params = A.searched_params(done)
+    out = pd.DataFrame(index=done.index)
+    ticks: dict[str, tuple] = {}
+    for p in params:
+        v = done[p]
+        if p in ("optimizer", "schedule"):
+            cats = sorted(v.dropna().unique())
+            pos = np.linspace(0, 1, len(cats)) if len(cats) > 1 else np.array([0.5])
+            out[p] = v.map(dict(zip(cats, pos))).astype(float)
+            ticks[p] = (pos.tolist(), cats)
+            continue
+        x = v.astype(float)
+        if p in BETAS:
+            x = 1 - x
+        logx = bool((x.dropna() > 0).all()) and p not in ("interval",)
+        y = np.log10(x) if logx else x
+        lo, hi = float(np.nanmin(y)), float(np.nanmax(y))
+        out[p] = (y - lo) / (hi - lo) if hi > lo else 0.5
+        fmt = "{:.0f}" if p in ("batch_size", "interval") else "{:.2g}"
+        ticks[p] = ([0.0, 1.0], [fmt.format(10**u if logx else u) for u in (lo, hi)])
+    out["value"] = done["value"]
+    return out, ticks
+
+
+def plot_parallel(trials: pd.DataFrame, meta: dict) -> Figure:
+    """Parallel coordinates of the searched hyperparameters, coloured by the metric."""
+    d, ticks = parallel_data(trials)
+    params = [c for c in d.columns if c != "value"]
+    fig, (ax,) = _new(width=max(6.4, 1.5 * len(params) + 2), height=4.2)
+    if d.empty or len(params) < 2:
+        return _empty(fig, ax, "fewer than two searched hyperparameters")
+    import matplotlib as mpl
+
+    norm = mpl.colors.Normalize(d["value"].min(), d["value"].max())
+    cmap = mpl.colormaps["viridis"]
+    xs = np.arange(len(params))
+    order = d.sort_values("value", ascending=meta["directions"][0] != "minimize")
+    for _, r in order.iterrows():  # best drawn last, on top
+        ys = r[params].to_numpy(dtype=float)
+        ax.plot(xs, ys, color=cmap(norm(r["value"])), lw=1.0, alpha=0.75)
+    for i, p in enumerate(params):
+        ax.axvline(i, color="black", lw=0.6)
+        pos, labels = ticks[p]
+        for y, lab in zip(pos, labels):
+            ax.text(i + 0.04, y, lab, fontsize=7, va="center")
+    names = [f"1-{p}" if p in BETAS else p for p in params]
+    ax.set_xticks(xs, names, rotation=20)
+    ax.set_yticks([])
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlim(-0.2, len(params) - 0.5)
+    ax.grid(False)
+    fig.colorbar(
+        mpl.cm.ScalarMappable(norm=norm, cmap=cmap),
+        ax=ax,
+        label=metric_label(meta["metrics"][0], meta),
+    )
+    ax.set_title("Parallel coordinates (each line a complete trial; scales: log for rates, 1-beta)")
+    return fig
+
+
+# --- decision boundaries -------------------------------------------------------------------------
+
+
+def boundary_grid(X: np.ndarray, n: int = 200, margin: float = 0.5) -> tuple[np.ndarray, ...]:
+    """A mesh over the data's range: ``xx``, ``yy`` (n x n) and their points (n*n, 2)."""
+    lo, hi = X.min(axis=0) - margin, X.max(axis=0) + margin
+    xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n))
+    return xx, yy, np.column_stack([xx.ravel(), yy.ravel()])
+
+
+def plot_boundaries(
+    models: Sequence[tuple[str, int, dict]], X: np.ndarray, y: np.ndarray, meta: dict
+) -> Figure:
+    """Decision regions of each optimizer's best model over the training points
+    (the course's figures). ``models``: (optimizer, trial, weights) triples."""
+    from .engine import Network
+
+    n = max(len(models), 1)
+    fig, axes = _new(ncols=n, width=3.6 * n, height=3.6)
+    if not models or X is None or X.shape[1] != 2:
+        return _empty(fig, axes[0], "decision boundaries need two-dimensional data")
+    head = meta.get("model", {}).get("head", "sigmoid")
+    act = meta.get("model", {}).get("activation", "relu")
+    xx, yy, pts = boundary_grid(X)
+    import matplotlib as mpl
+
+    cmap = mpl.colormaps["coolwarm" if head == "sigmoid" else "tab10"]
+    for ax, (opt, trial, w) in zip(axes, models):
+        net = Network.from_state(w, activation=act, head=head)
+        pred = net.predict(pts).reshape(xx.shape)
+        ax.contourf(xx, yy, pred, alpha=0.35, cmap=cmap, levels=np.arange(pred.max() + 2) - 0.5)
+        ax.scatter(
+            X[:, 0],
+            X[:, 1],
+            c=y,
+            cmap=cmap,
+            s=8,
+            edgecolors="black",
+            linewidths=0.2,
+            vmin=-0.5,
+            vmax=max(int(y.max()), 1) + 0.5,
+        )
+        ax.set_title(f"{opt} (trial {trial})")
+        ax.set_xlabel("x1 (standardised)")
+        ax.set_ylabel("x2 (standardised)")
+        ax.grid(False)
+    return fig
+
+
+# --- multi-objective, confirmation -------------------------------------------------------------
+
+
+def plot_pareto(trials: pd.DataFrame, meta: dict) -> Figure:
+    """The first two objectives of a multi-objective study, the Pareto front joined."""
+    metrics, dirs = meta["metrics"][:2], meta["directions"][:2]
+    d = A.pareto_front(trials, metrics, dirs)
+    fig, (ax,) = _new()
+    if d.empty:
+        return _empty(fig, ax, "no complete trial")
+    cols = [f"value_{m}" for m in metrics]
+    ax.scatter(d[cols[0]], d[cols[1]], s=14, color="#bbbbbb", label="dominated")
+    front = d[d["pareto"]].sort_values(cols[0])
+    for opt, g in front.groupby("optimizer", sort=True):
+        ax.scatter(g[cols[0]], g[cols[1]], s=30, color=color(opt), label=f"front: {opt}", zorder=3)
+    ax.plot(front[cols[0]], front[cols[1]], color="black", lw=1, zorder=2)
+    ax.set_xlabel(metric_label(metrics[0], meta))
+    ax.set_ylabel(metric_label(metrics[1], meta))
+    ax.set_title(f"Pareto front ({len(front)} of {len(d)} complete trials)")
+    ax.legend(loc="best")
+    return fig
+
+
+def plot_confirmation(summary: pd.DataFrame, trials: pd.DataFrame, meta: dict) -> Figure:
+    """Mean and 95% interval of each retrained configuration, with the value
+    its original trial found (a hollow marker)."""
+    fig, (ax,) = _new(height=max(2.5, 0.5 * len(summary) + 1.5))
+    if summary.empty:
+        return _empty(fig, ax, "no confirmation runs")
+    s = summary.reset_index(drop=True)
+    orig = trials.set_index("number")
+    labels, ys = [], np.arange(len(s))[::-1]
+    for y, (_, r) in zip(ys, s.iterrows()):
+        o = orig.loc[r["number"]]
+        c = color(o["optimizer"])
+        err = (
+            [[r["mean"] - r["ci_low"]], [r["ci_high"] - r["mean"]]]
+            if np.isfinite(r["ci_low"])
+            else None
+        )
+        ax.errorbar(r["mean"], y, xerr=err, fmt="o", color=c, capsize=4)
+        ax.scatter(o["value"], y, facecolors="none", edgecolors=c, s=40, zorder=3)
+        labels.append(f"trial {r['number']} ({o['optimizer']}), n={r['n']}")
+    ax.set_yticks(ys, labels)
+    ax.set_xlabel(metric_label(meta["metrics"][0], meta) + ": mean and 95% interval")
+    ax.set_title("Confirmation runs (hollow: the original trial's value)")
+    return fig
+
+
+# --- comparison of studies --------------------------------------------------------------------
+
+
+def comparison_data(studies: Sequence[tuple[str, pd.DataFrame, dict]]) -> pd.DataFrame:
+    """Best value per optimizer for each study: ``study``, ``optimizer``, ``value``."""
+    rows = []
+    for name, trials, meta in studies:
+        b = A.best_per_optimizer(trials, meta["directions"][0] == "minimize")
+        for _, r in b.iterrows():
+            rows.append((name, r["optimizer"], r["value"]))
+    return pd.DataFrame(rows, columns=["study", "optimizer", "value"])
+
+
+def plot_comparison(studies: Sequence[tuple[str, pd.DataFrame, dict]]) -> Figure:
+    """Grouped bars: each study's best value per optimizer."""
+    d = comparison_data(studies)
+    fig, (ax,) = _new(width=max(6.4, 1.6 * len(studies) + 3))
+    if d.empty:
+        return _empty(fig, ax, "no complete trial in these studies")
+    names = list(dict.fromkeys(d["study"]))
+    opts = sorted(d["optimizer"].unique())
+    width = 0.8 / len(opts)
+    for i, opt in enumerate(opts):
+        g = d[d["optimizer"] == opt].set_index("study").reindex(names)
+        ax.bar(
+            np.arange(len(names)) + (i - (len(opts) - 1) / 2) * width,
+            g["value"],
+            width,
+            color=color(opt),
+            label=opt,
+        )
+    ax.set_xticks(np.arange(len(names)), names)
+    metas = {m["metrics"][0] for _, _, m in studies}
+    ax.set_ylabel(
+        metric_label(studies[0][2]["metrics"][0], studies[0][2])
+        if len(metas) == 1
+        else "best value of each study's metric"
+    )
+    ax.set_title("Best value per optimizer, by study")
+    ax.legend(loc="best")
+    return fig

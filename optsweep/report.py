@@ -1,0 +1,365 @@
+"""The report: every plot as PNG, plus ``report.md`` and a self-contained
+``report.html``, written to ``RESULTS/report/`` from the stored tables only.
+
+Regeneration never retrains and is reproducible: the same tables give
+byte-identical files (fixed fonts and style, no timestamps, no software
+version in the PNG metadata).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from . import analysis as A
+from . import plots as P
+from .results import Results, atomic_write, load, read_table, write_text
+
+log = logging.getLogger(__name__)
+
+
+def save_figure(fig: Figure, path: Path) -> None:
+    """PNG at 100 dpi, without the software-version metadata, atomically."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            fig.savefig(f, format="png", dpi=100, metadata={"Software": None})
+
+    atomic_write(path, write)
+
+
+def md_table(df: pd.DataFrame, digits: int = 4) -> str:
+    """A GitHub-flavoured Markdown table (no tabulate needed)."""
+    if df.empty:
+        return "_(none)_\n"
+
+    def cell(v) -> str:
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+            return ""
+        if isinstance(v, (float, np.floating)):
+            return f"{v:.{digits}g}"
+        return str(v).replace("|", "\\|")
+
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    sep = "| " + " | ".join("---" for _ in df.columns) + " |"
+    rows = ["| " + " | ".join(cell(v) for v in r) + " |" for r in df.itertuples(index=False)]
+    return "\n".join([head, sep, *rows]) + "\n"
+
+
+class _Doc:
+    """Sections of text, tables and figures, rendered to Markdown and HTML."""
+
+    def __init__(self, title: str, folder: Path) -> None:
+        self.title, self.folder = title, folder
+        self.parts: list[tuple[str, object]] = []
+        self.files: list[Path] = []
+
+    def heading(self, text: str) -> None:
+        self.parts.append(("h2", text))
+
+    def text(self, text: str) -> None:
+        self.parts.append(("p", text))
+
+    def table(self, df: pd.DataFrame) -> None:
+        self.parts.append(("table", df))
+
+    def figure(self, name: str, fig: Figure, caption: str) -> None:
+        path = self.folder / f"{name}.png"
+        save_figure(fig, path)
+        self.files.append(path)
+        self.parts.append(("img", (path.name, caption)))
+
+    def write(self) -> list[Path]:
+        md, body = [f"# {self.title}\n"], []
+        for kind, x in self.parts:
+            if kind == "h2":
+                md.append(f"\n## {x}\n")
+                body.append(f"<h2>{html.escape(x)}</h2>")
+            elif kind == "p":
+                md.append(f"{x}\n")
+                body.append(f"<p>{html.escape(x)}</p>")
+            elif kind == "table":
+                md.append(md_table(x))
+                body.append(
+                    x.to_html(
+                        index=False,
+                        na_rep="",
+                        float_format=lambda v: f"{v:.4g}",
+                        border=0,
+                        classes="t",
+                    )
+                )
+            else:
+                name, caption = x
+                md.append(f"![{caption}]({name})\n\n_{caption}_\n")
+                data = base64.b64encode((self.folder / name).read_bytes()).decode("ascii")
+                body.append(
+                    f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
+                    f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+                )
+        style = (
+            "body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em}"
+            "table.t{border-collapse:collapse;font-size:13px}"
+            "table.t td,table.t th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+            "img{max-width:100%}figcaption{color:#555;font-size:13px}"
+        )
+        page = (
+            f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(self.title)}'
+            f"</title><style>{style}</style></head><body><h1>{html.escape(self.title)}</h1>\n"
+            + "\n".join(body)
+            + "\n</body></html>\n"
+        )
+        md_path, html_path = self.folder / "report.md", self.folder / "report.html"
+        write_text(md_path, "\n".join(md))
+        write_text(html_path, page)
+        return [md_path, html_path, *self.files]
+
+
+def _section(doc: _Doc, title: str, build: Callable[[], None]) -> None:
+    """One section; a failure in it is logged and noted, the report goes on."""
+    try:
+        build()
+    except Exception as e:  # a plot bug must not cost the user the whole report
+        log.warning("report section %r failed: %s", title, e)
+        doc.text(f"({title}: not drawn: {type(e).__name__}: {e})")
+
+
+def study_report(res: Results) -> list[Path]:
+    """Write ``res.path/report/`` and return the files written."""
+    t, c, meta = res.trials, res.curves, res.meta
+    minimize = meta["directions"][0] == "minimize"
+    metric = meta["metrics"][0]
+    folder = res.path / "report"
+    folder.mkdir(parents=True, exist_ok=True)
+    doc = _Doc(f"optsweep report: {res.name}", folder)
+    d = meta.get("data", {})
+    m = meta.get("model", {})
+    doc.text(
+        f"Data {Path(str(d.get('source', '?'))).name}: {d.get('n_train')} training and "
+        f"{d.get('n_val')} validation samples, {d.get('n_features')} features. Network "
+        f"{m.get('sizes')} ({m.get('activation')}, {m.get('head')} head), "
+        f"{meta.get('epochs')} epochs. Objective: {', '.join(meta['metrics'])} "
+        f"({', '.join(meta['directions'])})."
+    )
+    with mpl.rc_context(P.STYLE):
+        doc.heading("Trials")
+        doc.table(A.state_counts(t).query("count > 0"))
+        doc.heading("Which optimizer wins")
+        doc.text(
+            f"Best complete trial of each optimizer by {metric}; gap is the distance "
+            "to the overall best."
+        )
+        doc.table(A.best_per_optimizer(t, minimize))
+        _section(
+            doc,
+            "history",
+            lambda: doc.figure(
+                "history",
+                P.plot_history(t, meta),
+                "Optimization history: each trial and the best so far",
+            ),
+        )
+        _section(
+            doc,
+            "learning curves",
+            lambda: doc.figure(
+                "learning_curves",
+                P.plot_learning_curves(t, c, meta),
+                "Training loss per epoch of each optimizer's best trial (log scale)",
+            ),
+        )
+        if len(meta["metrics"]) > 1:
+            _section(
+                doc,
+                "pareto",
+                lambda: doc.figure(
+                    "pareto", P.plot_pareto(t, meta), "Pareto front of the first two objectives"
+                ),
+            )
+        searched = A.searched_params(t)
+        if "batch_size" in searched:
+            doc.heading("What the batch size trades")
+
+            def batch() -> None:
+                tab = A.batch_tradeoff(t, c)
+                doc.text(
+                    "Per batch size: time and updates per epoch, and how long the trials took "
+                    f"to reach the training loss {tab['target'].iloc[0]:.3g} (1.5 times the "
+                    "best loss of the study)."
+                )
+                doc.table(tab.drop(columns="target"))
+                doc.figure(
+                    "batch_tradeoff",
+                    P.plot_batch_tradeoff(t, c, meta),
+                    "Small batches: many noisy updates per epoch; the full batch: one smooth "
+                    "update per epoch",
+                )
+
+            _section(doc, "batch size", batch)
+        if "schedule" in searched or "decay_rate" in searched:
+            doc.heading("What learning-rate decay buys")
+            _section(
+                doc,
+                "schedules",
+                lambda: (
+                    doc.table(A.schedule_effect(t, minimize)),
+                    doc.figure(
+                        "schedules",
+                        P.plot_schedules(t, c, meta),
+                        "Learning rate per epoch of the best trials",
+                    ),
+                ),
+            )
+        doc.heading("Sensitivity")
+        _section(
+            doc,
+            "sensitivity",
+            lambda: doc.figure(
+                "sensitivity",
+                P.plot_sensitivity(t, meta),
+                "Metric against the learning rate, the decay rate and 1 - beta",
+            ),
+        )
+        if "lr" in searched:
+            doc.text("By learning-rate bin:")
+            doc.table(A.param_summary(t, "lr", minimize))
+
+        def importances() -> None:
+            imp = A.importances(t, minimize)
+            if imp.empty:
+                doc.text("Too few complete trials for importances.")
+                return
+            doc.table(
+                imp.pivot(index="param", columns="scope", values="importance")
+                .reset_index()
+                .rename_axis(None, axis=1)
+            )
+            doc.figure(
+                "importances",
+                P.plot_importances(imp),
+                "Hyperparameter importances (Optuna's PED-ANOVA), all trials and per optimizer",
+            )
+
+        doc.heading("Importances")
+        _section(doc, "importances", importances)
+        _section(
+            doc,
+            "parallel coordinates",
+            lambda: doc.figure(
+                "parallel", P.plot_parallel(t, meta), "Parallel coordinates, coloured by the metric"
+            ),
+        )
+        boundaries = _boundaries(res)
+        if boundaries is not None:
+            doc.heading("Decision boundaries")
+            _section(
+                doc,
+                "boundaries",
+                lambda: doc.figure(
+                    "boundaries", boundaries, "Decision regions of each optimizer's best model"
+                ),
+            )
+        conf = read_table(res.path, "confirm")
+        if conf is not None:
+            doc.heading("Confirmation runs")
+            summary = A.confirmation_summary(conf)
+            doc.table(summary)
+            _section(
+                doc,
+                "confirmation",
+                lambda: doc.figure(
+                    "confirmation",
+                    P.plot_confirmation(summary, t, meta),
+                    "Retrained with fresh seeds: mean and 95% confidence interval",
+                ),
+            )
+    return doc.write()
+
+
+def _boundaries(res: Results) -> Figure | None:
+    data_path = res.path / "data.npz"
+    models_dir = res.path / "models"
+    if not data_path.exists() or not models_dir.exists():
+        return None
+    from .results import load_weights
+
+    with np.load(data_path, allow_pickle=False) as z:
+        X, y = z["X_train"], z["y_train"]
+    minimize = res.meta["directions"][0] == "minimize"
+    best = P.best_trials(res.trials, minimize)
+    models = []
+    for _, b in best.iterrows():
+        if (models_dir / f"trial_{b['number']:05d}.npz").exists():
+            models.append((b["optimizer"], int(b["number"]), load_weights(res.path, b["number"])))
+    if not models:
+        return None
+    return P.plot_boundaries(models, X, y, res.meta)
+
+
+def study_labels(results: Sequence[Results]) -> list[str]:
+    """Study names, with the parent folder added where two studies share a name."""
+    names = [r.name for r in results]
+    return [
+        f"{r.path.parent.name}/{n}" if names.count(n) > 1 else n
+        for n, r in zip(names, results, strict=True)
+    ]
+
+
+def comparison_report(results: Sequence[Results], out: Path) -> list[Path]:
+    """Studies side by side: best per optimizer for each, in one table and one figure."""
+    out.mkdir(parents=True, exist_ok=True)
+    names = study_labels(results)
+    doc = _Doc(f"optsweep comparison: {', '.join(names)}", out)
+    studies = [(n, r.trials, r.meta) for n, r in zip(names, results, strict=True)]
+    with mpl.rc_context(P.STYLE):
+        rows = []
+        for name, r in zip(names, results, strict=True):
+            c = A.state_counts(r.trials).set_index("state")["count"]
+            best = A.best_per_optimizer(r.trials, r.meta["directions"][0] == "minimize")
+            rows.append(
+                {
+                    "study": name,
+                    "metric": r.meta["metrics"][0],
+                    "trials": len(r.trials),
+                    "complete": c["COMPLETE"],
+                    "pruned": c["PRUNED"],
+                    "failed": c["FAIL"],
+                    "best": best["value"].iloc[0] if len(best) else np.nan,
+                    "best optimizer": best["optimizer"].iloc[0] if len(best) else "",
+                }
+            )
+        doc.table(pd.DataFrame(rows))
+        data = P.comparison_data(studies)
+        if not data.empty:
+            doc.heading("Best value per optimizer")
+            doc.table(
+                data.pivot(index="optimizer", columns="study", values="value")
+                .reindex(columns=names)
+                .reset_index()
+                .rename_axis(None, axis=1)
+            )
+        doc.figure("comparison", P.plot_comparison(studies), "Best value per optimizer, by study")
+    return doc.write()
+
+
+def write_report(dirs: Sequence[str | Path], out: str | Path | None = None) -> list[Path]:
+    """Write each results directory's report; with several, also a comparison
+    (in ``out``, default ``<parent>/compare-A-B``). Returns the report pages."""
+    results = [load(d) for d in dirs]
+    pages = []
+    for r in results:
+        files = study_report(r)
+        pages.append(files[0])
+    if len(results) > 1:
+        label = "-".join(n.replace("/", "_") for n in study_labels(results))
+        target = Path(out) if out else Path(dirs[0]).parent / f"compare-{label}"
+        pages.append(comparison_report(results, target)[0])
+    return pages

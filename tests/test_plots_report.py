@@ -1,0 +1,233 @@
+"""Plots (their data checked before drawing) and the report, on the tables of
+real small sweeps and on edge cases."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import write_sweep
+from matplotlib.figure import Figure
+
+import optsweep
+from optsweep import plots as P
+from optsweep.config import load_sweep
+from optsweep.report import write_report
+from optsweep.runner import run_sweep
+
+SEARCH_EXTRA = """
+schedule = ["constant", "inverse_time"]
+decay_rate = { low = 0.001, high = 1.0, log = true }
+"""
+
+
+def _sweep(
+    root: Path, name: str, n_trials: int, study_extra: str = "", edit=None
+) -> optsweep.Results:
+    path = write_sweep(root, name, n_trials=n_trials, epochs=8, study_extra=study_extra)
+    text = path.read_text().replace("[execution]", SEARCH_EXTRA + "\n[execution]")
+    path.write_text(edit(text) if edit else text)
+    run_sweep(load_sweep(path), root=root / "results", progress=False)
+    return optsweep.load(root / "results" / name)
+
+
+@pytest.fixture(scope="module")
+def res(tmp_path_factory) -> optsweep.Results:
+    return _sweep(tmp_path_factory.mktemp("plots"), "small", 16)
+
+
+def test_history_data(res):
+    d = P.history_data(res.trials)
+    done = res.trials[res.trials["state"] == "COMPLETE"]
+    assert len(d) == len(done)
+    assert (np.diff(d["best_so_far"]) >= 0).all() and d["best_so_far"].iloc[-1] == done[
+        "value"
+    ].max()
+    assert isinstance(P.plot_history(res.trials, res.meta), Figure)
+
+
+def test_learning_curves_data(res):
+    d = P.learning_curves_data(res.trials, res.curves)
+    best = P.best_trials(res.trials, minimize=False)
+    assert sorted(d["optimizer"].unique()) == sorted(best["optimizer"])
+    for _, b in best.iterrows():
+        got = d[d["trial"] == b["number"]]
+        assert len(got) == b["epochs_run"]
+        np.testing.assert_array_equal(
+            got["value"], res.curves.loc[res.curves["trial"] == b["number"], "train_loss"]
+        )
+    P.plot_learning_curves(res.trials, res.curves, res.meta)
+
+
+def test_batch_curves_data_picks_smallest_and_largest(res):
+    d = P.batch_curves_data(res.trials, res.curves)
+    trained = res.trials[res.trials["epochs_run"] > 0]
+    assert d["batch_size"].min() == trained["batch_size"].min()
+    assert d["batch_size"].max() == trained["batch_size"].max()
+    assert (d.groupby("trial")["updates"].apply(lambda u: (np.diff(u) > 0).all())).all()
+    P.plot_batch_tradeoff(res.trials, res.curves, res.meta)
+
+
+def test_sensitivity_data_uses_one_minus_beta(res):
+    d = P.sensitivity_data(res.trials)
+    b = d[d["param"] == "beta1"]
+    adam = res.trials[(res.trials["state"] == "COMPLETE") & (res.trials["optimizer"] == "adam")]
+    if len(adam) > 1:
+        np.testing.assert_allclose(sorted(b["x"]), sorted(1 - adam["beta1"]))
+    assert set(d["param"]) <= {
+        "lr",
+        "decay_rate",
+        "momentum_beta",
+        "rmsprop_beta",
+        "beta1",
+        "beta2",
+    }
+    assert "lr" in set(d["param"])
+    P.plot_sensitivity(res.trials, res.meta)
+
+
+def test_schedules_and_parallel_data(res):
+    s = P.schedules_data(res.trials, res.curves)
+    for _, g in s.groupby("trial"):
+        sched = g["schedule"].iloc[0]
+        if sched == "constant":
+            assert g["lr"].nunique() == 1
+        else:
+            assert (np.diff(g["lr"]) <= 0).all()
+    d, ticks = P.parallel_data(res.trials)
+    params = [c for c in d if c != "value"]
+    assert "lr" in params and set(ticks) == set(params)
+    vals = d[params].to_numpy(dtype=float)
+    assert np.nanmin(vals) >= 0 and np.nanmax(vals) <= 1
+    P.plot_schedules(res.trials, res.curves, res.meta)
+    P.plot_parallel(res.trials, res.meta)
+
+
+def test_report_files_and_reproducibility(res, tmp_path):
+    copy = tmp_path / "copied"
+    shutil.copytree(res.path, copy)
+    (copy / "study.journal").unlink()  # a copied directory needs no storage
+    shutil.rmtree(copy / "report", ignore_errors=True)
+    write_report([copy])
+    first = {p.name: p.read_bytes() for p in (copy / "report").iterdir()}
+    assert {
+        "report.md",
+        "report.html",
+        "history.png",
+        "learning_curves.png",
+        "batch_tradeoff.png",
+        "sensitivity.png",
+        "schedules.png",
+        "parallel.png",
+        "boundaries.png",
+    } <= set(first)
+    write_report([copy])
+    second = {p.name: p.read_bytes() for p in (copy / "report").iterdir()}
+    assert first == second  # byte-identical regeneration
+    md = first["report.md"].decode()
+    assert "## Which optimizer wins" in md and "![" in md
+    assert '<img src="data:image/png;base64,' in first["report.html"].decode()  # self-contained
+
+
+def test_comparison_report(res, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(res.path, other)
+    pages = write_report([res.path, other], tmp_path / "cmp")
+    assert pages[-1] == tmp_path / "cmp" / "report.md"
+    assert (tmp_path / "cmp" / "comparison.png").exists()
+    d = P.comparison_data([("a", res.trials, res.meta), ("b", res.trials, res.meta)])
+    assert (
+        set(d["study"]) == {"a", "b"}
+        and len(d) == 2 * res.trials.query("state == 'COMPLETE'")["optimizer"].nunique()
+    )
+
+
+# --- edge cases -------------------------------------------------------------------
+
+
+def _all_plots(r: optsweep.Results) -> None:
+    t, c, m = r.trials, r.curves, r.meta
+    figs = [
+        P.plot_history(t, m),
+        P.plot_learning_curves(t, c, m),
+        P.plot_batch_tradeoff(t, c, m),
+        P.plot_sensitivity(t, m),
+        P.plot_schedules(t, c, m),
+        P.plot_parallel(t, m),
+    ]
+    assert all(isinstance(f, Figure) for f in figs)
+    write_report([r.path])
+    assert (r.path / "report" / "report.html").exists()
+
+
+def test_one_trial(tmp_path):
+    r = _sweep(tmp_path, "one", 1)
+    assert len(P.history_data(r.trials)) == (r.trials["state"] == "COMPLETE").sum()
+    _all_plots(r)
+
+
+def test_all_failed(tmp_path):
+    r = _sweep(
+        tmp_path,
+        "fails",
+        3,
+        edit=lambda s: s.replace("lr = { low = 1e-3, high = 0.3 }", "lr = 1e250"),
+    )
+    assert (r.trials["state"] == "FAIL").all()
+    assert P.history_data(r.trials).empty and P.learning_curves_data(r.trials, r.curves).empty
+    _all_plots(r)
+
+
+def test_no_validation_set(tmp_path):
+    r = _sweep(
+        tmp_path,
+        "noval",
+        4,
+        study_extra='metric = "train_metric"',
+        edit=lambda s: s.replace("val_fraction = 0.25", "val_fraction = 0.0"),
+    )
+    assert r.curves["val_loss"].isna().all()
+    assert P.metric_label("train_metric", r.meta) == "training accuracy (fraction correct)"
+    _all_plots(r)
+
+
+def test_conditional_parameter_absent_in_most_trials(tmp_path):
+    r = _sweep(
+        tmp_path,
+        "cond",
+        6,
+        edit=lambda s: s.replace(
+            'optimizer = ["gd", "momentum", "rmsprop", "adam"]', 'optimizer = ["gd", "adam"]'
+        ),
+    )
+    d = P.sensitivity_data(r.trials)
+    assert d[d["param"] == "beta1"]["optimizer"].eq("adam").all()
+    _all_plots(r)
+
+
+def test_multi_objective_pareto(tmp_path):
+    r = _sweep(tmp_path, "mo", 6, study_extra='metric = ["val_metric", "train_seconds"]')
+    assert isinstance(P.plot_pareto(r.trials, r.meta), Figure)
+    write_report([r.path])
+    assert (r.path / "report" / "pareto.png").exists()
+
+
+def test_confirm_retrains_top_configurations(res, tmp_path):
+    from optsweep.confirm import confirm
+
+    d = tmp_path / "c"
+    shutil.copytree(res.path, d)
+    runs = confirm(d, top=2, seeds=3, n_jobs=1)
+    done = res.trials[res.trials["state"] == "COMPLETE"].sort_values(
+        ["value", "number"], ascending=[False, True]
+    )
+    assert runs["number"].tolist() == [done["number"].iloc[0]] * 3 + [done["number"].iloc[1]] * 3
+    assert runs["seed"].nunique() == 6 and not set(runs["seed"]) & set(res.trials["seed"].dropna())
+    assert (runs["status"] == "complete").all()
+    again = confirm(d, top=2, seeds=3, n_jobs=2)  # parallel, same seeds: same numbers
+    np.testing.assert_array_equal(runs["value"], again["value"])
+    write_report([d])
+    assert (d / "report" / "confirmation.png").exists()
+    assert "## Confirmation runs" in (d / "report" / "report.md").read_text()
