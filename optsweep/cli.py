@@ -45,6 +45,22 @@ def _n_jobs(s: str) -> int:
     return v
 
 
+def _vectorize(s: str) -> int:
+    from .config import AUTO_VECTORIZE
+
+    if s == "auto":
+        return AUTO_VECTORIZE
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--vectorize must be an integer or 'auto' (got {s!r})"
+        ) from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"--vectorize must be >= 1 (got {v})")
+    return v
+
+
 def _seconds(s: str) -> float:
     try:
         v = float(s)
@@ -102,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         default=None,
         help="reproducible study whatever n_jobs (batched ask/tell in trial order)",
+    )
+    run.add_argument(
+        "--vectorize",
+        type=_vectorize,
+        metavar="K",
+        help="train up to K trials at once as one NumPy population ('auto': 64)",
     )
     run.add_argument(
         "--results-root", default="results", help="where studies go (default: results)"
@@ -179,6 +201,8 @@ def _cmd_run(args) -> int:
         overrides["storage"] = args.storage
     if args.deterministic:
         overrides["deterministic"] = True
+    if args.vectorize is not None:
+        overrides["vectorize"] = args.vectorize
     if args.no_report:
         overrides["report"] = False
     sweep = sweep.with_overrides(**overrides)

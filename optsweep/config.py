@@ -43,6 +43,8 @@ METRICS = {
 }
 EPOCH_METRICS = ("val_metric", "val_loss", "train_metric", "train_loss")
 FORMATS = ("auto", "parquet", "csv")
+#: Members per population for ``vectorize = "auto"``.
+AUTO_VECTORIZE = 64
 BACKENDS = ("loky", "dask")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -125,6 +127,14 @@ class StudySection:
     batch: int = 4
     n_startup_trials: int = 10
     warmup_epochs: int = 5
+    prune_every: int = 0
+
+    def report_epoch(self, epoch: int, epochs: int) -> bool:
+        """Whether epoch ``epoch`` (from 0) is reported to the pruner: every
+        ``prune_every`` epochs (default: about 20 reports a trial), so that the
+        storage gets a few writes a trial, not one an epoch."""
+        every = self.prune_every or max(1, epochs // 20)
+        return (epoch + 1) % every == 0
     percentile: float = 25.0
 
 
@@ -165,6 +175,8 @@ class ExecutionSection:
     report: bool = True
     heartbeat: int = 0
     grace_period: int = 0
+    vectorize: int = 1
+    memory_mb: float = 1024.0
 
 
 @dataclass(frozen=True)
@@ -284,6 +296,12 @@ def parse_sweep(raw: dict, path: Path) -> SweepConfig:
     search = _search(c, raw.get("search", {}), default_schedule)
     study = _study(c, raw.get("study", {}), path, data, search)
     execution = _execution(c, raw.get("execution", {}))
+    if execution.vectorize > 1 and train.random_mode == "legacy":
+        raise c.fail(
+            "execution.vectorize",
+            "needs train.random_mode 'default' (legacy runs are seeded one by one)",
+            execution.vectorize,
+        )
     return SweepConfig(path, study, data, model, train, search, execution)
 
 
@@ -301,6 +319,7 @@ def _study(c: _Checker, raw: Any, path: Path, data: DataSection, search: dict) -
         "batch",
         "n_startup_trials",
         "warmup_epochs",
+        "prune_every",
         "percentile",
     )
     r = c.table(raw, "study", keys)
@@ -373,6 +392,7 @@ def _study(c: _Checker, raw: Any, path: Path, data: DataSection, search: dict) -
         batch=c.int_(r.get("batch", 4), "study.batch", 1),
         n_startup_trials=c.int_(r.get("n_startup_trials", 10), "study.n_startup_trials", 0),
         warmup_epochs=c.int_(r.get("warmup_epochs", 5), "study.warmup_epochs", 0),
+        prune_every=c.int_(r.get("prune_every", 0), "study.prune_every", 0),
         percentile=_percentile(c, r.get("percentile", 25.0)),
     )
 
@@ -480,12 +500,25 @@ def _execution(c: _Checker, raw: Any) -> ExecutionSection:
             "report",
             "heartbeat",
             "grace_period",
+            "vectorize",
+            "memory_mb",
         ),
     )
     n_jobs = c.int_(r.get("n_jobs", 1), "execution.n_jobs")
     if n_jobs == 0 or n_jobs < -1:
         raise c.fail("execution.n_jobs", "must be -1 (all cores) or >= 1", n_jobs)
+    vec = r.get("vectorize", 1)
+    if vec == "auto":
+        vec = AUTO_VECTORIZE
+    vec = c.int_(vec, "execution.vectorize", 1) if not isinstance(vec, str) else None
+    if vec is None:
+        raise c.fail("execution.vectorize", "must be an integer >= 1 or 'auto'", r["vectorize"])
+    mem = c.num(r.get("memory_mb", 1024.0), "execution.memory_mb")
+    if mem <= 0:
+        raise c.fail("execution.memory_mb", "must be > 0", r.get("memory_mb"))
     return ExecutionSection(
+        vectorize=vec,
+        memory_mb=mem,
         n_jobs=n_jobs,
         storage=c.str_(r.get("storage", ""), "execution.storage"),
         format=c.str_(r.get("format", "auto"), "execution.format", FORMATS),

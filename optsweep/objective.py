@@ -22,6 +22,8 @@ import numpy as np
 
 from .config import DataSection, SweepConfig
 from .engine import Dataset, ModelConfig, Schedule, TrainConfig, fit, load_data, prepare
+from .engine.population import train_population
+from .engine.train import TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,16 @@ def model_config(sweep: SweepConfig, data: Dataset) -> ModelConfig:
     )
 
 
-def train_config(hp: dict[str, Any], sweep: SweepConfig, seed: int) -> TrainConfig:
+def order_seed(study_seed: int) -> int:
+    """The seed of the batch order shared by every trial of a study (common
+    random numbers: trials differ in hyperparameters and initial weights, not
+    in the luck of their batches; vectorized and per-trial runs agree)."""
+    return int(np.random.SeedSequence([study_seed, 0xDA7A]).generate_state(1)[0])
+
+
+def train_config(
+    hp: dict[str, Any], sweep: SweepConfig, seed: int, shuffle_seed: int | None = None
+) -> TrainConfig:
     """The engine's configuration for hyperparameters ``hp`` (see :mod:`.space`)."""
     opt = hp["optimizer"]
     beta = hp["momentum_beta"] if opt == "momentum" else hp["rmsprop_beta"]
@@ -93,6 +104,7 @@ def train_config(hp: dict[str, Any], sweep: SweepConfig, seed: int) -> TrainConf
         beta2=hp["beta2"] if hp["beta2"] is not None else 0.999,
         eps=hp["eps"] if hp["eps"] is not None else 1e-8,
         seed=seed,
+        shuffle_seed=shuffle_seed,
         random_mode=sweep.train.random_mode,
         divergence_factor=sweep.train.divergence_factor,
     )
@@ -106,6 +118,7 @@ class TrialTask:
     trial_id: int
     seed: int
     hparams: dict[str, Any]
+    shuffle_seed: int | None = None
 
 
 @dataclass
@@ -136,41 +149,18 @@ def _metric_values(sweep: SweepConfig, final: dict, seconds: float) -> tuple[flo
     return tuple(out)
 
 
-def evaluate(
-    task: TrialTask,
-    data: Dataset,
-    sweep: SweepConfig,
-    reporter: Reporter | None = None,
-) -> TrialOutcome:
-    """Train one configuration; report the study's first metric every epoch.
-
-    Never raises: an exception, a divergence or a non-finite objective gives
-    ``status="fail"`` with the reason; a ``reporter`` that answers True
-    gives ``status="pruned"``.
-    """
-    base = {"number": task.number, "host": socket.gethostname(), "pid": os.getpid()}
-    metric = sweep.study.metrics[0]
-    callback = None
-    if reporter is not None:
-
-        def callback(epoch: int, record: dict) -> str | None:
-            if reporter(epoch, record[metric]):
-                return f"pruned at epoch {epoch}"
-            return None
-
-    try:
-        cfg = train_config(task.hparams, sweep, task.seed)
-        result = fit(model_config(sweep, data), data, cfg, callback)
-    except Exception as e:  # a trial's failure is data, not the end of the sweep
-        log.debug("trial %d raised:\n%s", task.number, traceback.format_exc())
-        return TrialOutcome(status="fail", reason=f"{type(e).__name__}: {e}", **base)
+def _outcome(task: TrialTask, result: TrainResult, sweep: SweepConfig) -> TrialOutcome:
+    """A finished engine run as a trial outcome (pruned, failed, or complete
+    with the study's values and the weights)."""
     out = TrialOutcome(
+        number=task.number,
         status="complete",
         history={k: v.tolist() for k, v in result.history.items()},
         final=result.final,
         seconds=result.seconds,
         updates=result.updates,
-        **base,
+        host=socket.gethostname(),
+        pid=os.getpid(),
     )
     if result.status == "diverged":
         out.status, out.reason = "fail", result.reason
@@ -184,6 +174,65 @@ def evaluate(
             out.values = values
             out.weights = result.network.state_dict()
     return out
+
+
+def _failed(task: TrialTask, e: Exception) -> TrialOutcome:
+    log.debug("trial %d raised:\n%s", task.number, traceback.format_exc())
+    return TrialOutcome(
+        task.number, "fail", f"{type(e).__name__}: {e}", host=socket.gethostname(), pid=os.getpid()
+    )
+
+
+def evaluate(
+    task: TrialTask,
+    data: Dataset,
+    sweep: SweepConfig,
+    reporter: Reporter | None = None,
+) -> TrialOutcome:
+    """Train one configuration; report the study's first metric every epoch.
+
+    Never raises: an exception, a divergence or a non-finite objective gives
+    ``status="fail"`` with the reason; a ``reporter`` that answers True
+    gives ``status="pruned"``.
+    """
+    metric = sweep.study.metrics[0]
+    callback = None
+    if reporter is not None:
+
+        def callback(epoch: int, record: dict) -> str | None:
+            return f"pruned at epoch {epoch}" if reporter(epoch, record[metric]) else None
+
+    try:
+        cfg = train_config(task.hparams, sweep, task.seed, task.shuffle_seed)
+        result = fit(model_config(sweep, data), data, cfg, callback)
+    except Exception as e:  # a trial's failure is data, not the end of the sweep
+        return _failed(task, e)
+    return _outcome(task, result, sweep)
+
+
+def evaluate_population(
+    tasks: list[TrialTask],
+    data: Dataset,
+    sweep: SweepConfig,
+    reporters: list[Reporter] | None = None,
+) -> list[TrialOutcome]:
+    """Train several trials of one batch size as one population
+    (:func:`~optsweep.engine.population.train_population`); the outcomes are
+    those :func:`evaluate` would give, member by member."""
+    metric = sweep.study.metrics[0]
+    callback = None
+    if reporters is not None:
+
+        def callback(k: int, epoch: int, record: dict) -> str | None:
+            return f"pruned at epoch {epoch}" if reporters[k](epoch, record[metric]) else None
+
+    try:
+        configs = [train_config(t.hparams, sweep, t.seed, t.shuffle_seed) for t in tasks]
+        shuffle = tasks[0].shuffle_seed if tasks[0].shuffle_seed is not None else tasks[0].seed
+        results = train_population(model_config(sweep, data), data, configs, shuffle, callback)
+    except Exception as e:  # the whole group fails, as each of its trials would
+        return [_failed(t, e) for t in tasks]
+    return [_outcome(t, r, sweep) for t, r in zip(tasks, results, strict=True)]
 
 
 # --- the worker's job ---------------------------------------------------------------
@@ -207,6 +256,19 @@ def run_task(task: TrialTask, data: Dataset, sweep: SweepConfig, spec: str | Non
     return evaluate(task, data, sweep, reporter)
 
 
+def run_population(
+    tasks: list[TrialTask], data: Dataset, sweep: SweepConfig, spec: str | None
+) -> list[TrialOutcome]:
+    """A worker's job for vectorized trials: one population, each member
+    reporting to the storage (so pruning works member by member)."""
+    if multiprocessing.parent_process() is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    reporters = None
+    if spec is not None and sweep.study.pruner != "none":
+        reporters = [_pruning_reporter(t, sweep, spec) for t in tasks]
+    return evaluate_population(tasks, data, sweep, reporters)
+
+
 def _pruning_reporter(task: TrialTask, sweep: SweepConfig, spec: str) -> Reporter:
     import optuna
 
@@ -222,8 +284,10 @@ def _pruning_reporter(task: TrialTask, sweep: SweepConfig, spec: str) -> Reporte
         )
     trial = optuna.Trial(study, task.trial_id)
 
+    epochs = sweep.train.epochs
+
     def reporter(epoch: int, value: float) -> bool:
-        if not math.isfinite(value):
+        if not math.isfinite(value) or not sweep.study.report_epoch(epoch, epochs):
             return False
         trial.report(value, epoch)
         return trial.should_prune()

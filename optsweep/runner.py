@@ -43,8 +43,18 @@ from optuna.trial import TrialState
 
 from .config import SweepConfig
 from .engine import Dataset
+from .engine.population import max_members
 from .errors import ConfigError, OptsweepError
-from .objective import TrialOutcome, TrialTask, load_dataset, model_config, run_task, trial_seed
+from .objective import (
+    TrialOutcome,
+    TrialTask,
+    load_dataset,
+    model_config,
+    order_seed,
+    run_population,
+    run_task,
+    trial_seed,
+)
 from .results import (
     atomic_write,
     clean_json,
@@ -321,6 +331,8 @@ class _Runner:
         self.sweep, self.study, self.data = sweep, study, data
         self.directory, self.spec, self.progress = directory, spec, progress
         self.n_train = int(data.X_train.shape[0])
+        self.sizes = model_config(sweep, data).sizes(data)
+        self.order = order_seed(sweep.study.seed)  # one batch order for the whole study
         self.asked: dict[int, optuna.Trial] = {}
         self.ran = 0
         self.stopping = False
@@ -334,7 +346,22 @@ class _Runner:
         seed = trial_seed(self.sweep.study.seed, origin)
         trial.set_user_attr("hparams", clean_json(hp))
         trial.set_user_attr("seed", seed)
-        return TrialTask(trial.number, trial._trial_id, seed, hp)
+        return TrialTask(trial.number, trial._trial_id, seed, hp, self.order)
+
+    def groups(self, tasks: list[TrialTask]) -> list[list[TrialTask]]:
+        """Vectorized execution: tasks grouped by batch size (the shape a
+        population shares), each group cut to fit the memory budget."""
+        ex = self.sweep.execution
+        by_batch: dict[int, list[TrialTask]] = {}
+        for t in sorted(tasks, key=lambda t: t.number):
+            by_batch.setdefault(int(t.hparams["batch_size"]), []).append(t)
+        out = []
+        for batch, group in sorted(by_batch.items()):
+            cap = min(
+                ex.vectorize, max_members(self.sizes, batch, self.sweep.train.dtype, ex.memory_mb)
+            )
+            out += [group[i : i + cap] for i in range(0, len(group), cap)]
+        return out
 
     def record(self, out: TrialOutcome, replay: bool = False) -> None:
         """Store an outcome's curve and numbers, save its weights, tell Optuna."""
@@ -377,6 +404,8 @@ class _Runner:
         for i, (epoch, value) in enumerate(zip(out.history["epoch"], out.history[metric])):
             if value is None or not math.isfinite(value):
                 continue
+            if not self.sweep.study.report_epoch(epoch, self.sweep.train.epochs):
+                continue
             trial.report(value, epoch)
             if trial.should_prune():
                 out.history = {k: v[: i + 1] for k, v in out.history.items()}
@@ -417,19 +446,30 @@ def _run_throughput(r: _Runner, n_jobs: int, remaining: float, deadline: float) 
     spec = r.spec
     sweep, data = r.sweep, r.data
 
+    K = sweep.execution.vectorize
+
     def tasks():
         n = 0
         while n < remaining and time.monotonic() < deadline and not r.stopping:
-            task = r.ask()
-            n += 1
-            yield joblib.delayed(run_task)(task, data, sweep, spec)
+            if K == 1:
+                task = r.ask()
+                n += 1
+                yield joblib.delayed(run_task)(task, data, sweep, spec)
+                continue
+            # vectorized: K trials asked at once (TPE's constant liar spreads
+            # them), trained as one population per batch size
+            asked = [r.ask() for _ in range(int(min(K, remaining - n)))]
+            n += len(asked)
+            for group in r.groups(asked):
+                yield joblib.delayed(run_population)(group, data, sweep, spec)
 
     # one trial queued per worker beyond the running ones: a worker never waits
     # for the sampler, and the sampler still sees nearly every result
     pre = 1 if n_jobs == 1 else 2 * n_jobs
     parallel = _parallel(n_jobs, return_as="generator_unordered", pre_dispatch=pre, batch_size=1)
     for out in parallel(tasks()):
-        r.record(out)
+        for o in out if isinstance(out, list) else [out]:
+            r.record(o)
 
 
 def _run_deterministic(r: _Runner, n_jobs: int, remaining: float, deadline: float) -> None:
@@ -439,7 +479,14 @@ def _run_deterministic(r: _Runner, n_jobs: int, remaining: float, deadline: floa
         while done < remaining and time.monotonic() < deadline:
             k = int(min(batch, remaining - done))
             tasks = [r.ask() for _ in range(k)]
-            outs = parallel(joblib.delayed(run_task)(t, r.data, r.sweep, None) for t in tasks)
+            if r.sweep.execution.vectorize > 1:
+                jobs = (
+                    joblib.delayed(run_population)(g, r.data, r.sweep, None)
+                    for g in r.groups(tasks)
+                )
+                outs = [o for group in parallel(jobs) for o in group]
+            else:
+                outs = parallel(joblib.delayed(run_task)(t, r.data, r.sweep, None) for t in tasks)
             for out in sorted(outs, key=lambda o: o.number):
                 r.record(out, replay=True)
             done += k

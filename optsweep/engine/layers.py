@@ -129,13 +129,21 @@ class Head:
     def grad(self, a: Array, y: Array, out: Array) -> Array:
         # (a - y) / batch for the matching loss (see module docstring)
         np.subtract(a, y, out=out)
-        out *= 1.0 / a.shape[0]
+        out *= 1.0 / a.shape[-2]  # rows of the batch (a may carry a leading member axis)
         return out
 
     def encode(self, y: Array, n_out: int, dtype: np.dtype) -> Array:
         raise NotImplementedError
 
     def score(self, z: Array, y: Array) -> float:
+        raise NotImplementedError
+
+    def losses(self, Z: Array, y: Array) -> Array:
+        """:meth:`loss` of each member of a stack ``Z`` of shape ``(K, n, out)``."""
+        raise NotImplementedError
+
+    def scores(self, Z: Array, y: Array) -> Array:
+        """:meth:`score` of each member of a stack ``Z`` of shape ``(K, n, out)``."""
         raise NotImplementedError
 
     def metric_from(self, score_sum: float, loss_mean: float, n: int, y_var: float) -> float:
@@ -175,6 +183,13 @@ class SigmoidBCE(Head):
     def score(self, z: Array, y: Array) -> float:
         return int(np.count_nonzero((z > 0) == y))  # y holds 0.0 and 1.0
 
+    def losses(self, Z: Array, y: Array) -> Array:
+        n = max(Z.shape[1], 1)
+        return (np.logaddexp(0, Z).sum(axis=(1, 2)) - np.einsum("kno,no->k", Z, y)) / n
+
+    def scores(self, Z: Array, y: Array) -> Array:
+        return np.count_nonzero((Z > 0) == y, axis=(1, 2))
+
 
 class SoftmaxCE(Head):
     """Softmax output with categorical cross-entropy.
@@ -189,9 +204,9 @@ class SoftmaxCE(Head):
             raise ValueError(f"head 'softmax' needs at least 2 output units (got {n_out})")
 
     def forward(self, z: Array, out: Array) -> Array:
-        np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+        np.subtract(z, z.max(axis=-1, keepdims=True), out=out)
         np.exp(out, out=out)
-        out /= out.sum(axis=1, keepdims=True)
+        out /= out.sum(axis=-1, keepdims=True)
         return out
 
     def loss(self, z: Array, y: Array) -> float:
@@ -213,6 +228,14 @@ class SoftmaxCE(Head):
 
     def score(self, z: Array, y: Array) -> float:
         return int(np.count_nonzero(z.argmax(axis=1) == y.argmax(axis=1)))
+
+    def losses(self, Z: Array, y: Array) -> Array:
+        zmax = Z.max(axis=-1, keepdims=True)
+        lse = np.log(np.exp(Z - zmax).sum(axis=-1)) + zmax[..., 0]  # (K, n)
+        return (lse.sum(axis=1) - np.einsum("kno,no->k", Z, y)) / max(Z.shape[1], 1)
+
+    def scores(self, Z: Array, y: Array) -> Array:
+        return np.count_nonzero(Z.argmax(axis=-1) == y.argmax(axis=-1), axis=1)
 
 
 class LinearMSE(Head):
@@ -239,7 +262,7 @@ class LinearMSE(Head):
     def grad(self, a: Array, y: Array, out: Array) -> Array:
         # d/dz mean((a - y)^2) over batch * outputs entries
         np.subtract(a, y, out=out)
-        out *= 2.0 / (a.shape[0] * a.shape[1])
+        out *= 2.0 / (a.shape[-2] * a.shape[-1])
         return out
 
     def encode(self, y: Array, n_out: int, dtype: np.dtype) -> Array:
@@ -252,8 +275,15 @@ class LinearMSE(Head):
     def score(self, z: Array, y: Array) -> float:
         return 0.0
 
+    def losses(self, Z: Array, y: Array) -> Array:
+        d = Z - y
+        return np.mean(d * d, axis=(1, 2)) if d.size else np.zeros(Z.shape[0])
+
+    def scores(self, Z: Array, y: Array) -> Array:
+        return np.zeros(Z.shape[0])
+
     def metric_from(self, score_sum: float, loss_mean: float, n: int, y_var: float) -> float:
-        return 1.0 - loss_mean / y_var if y_var > 0 else float("nan")
+        return 1.0 - loss_mean / y_var if y_var > 0 else float("nan") * loss_mean
 
 
 HEADS: dict[str, Head] = {h.name: h for h in (SigmoidBCE(), SoftmaxCE(), LinearMSE())}

@@ -98,6 +98,9 @@ class Network:
         Source of the initial weights. A ``RandomState`` seeded with 3 gives the
         course's initialisation (``randn(n_l, n_{l-1}) * sqrt(2 / n_{l-1})``,
         layer by layer, biases zero). Defaults to ``default_rng(0)``.
+    theta : ndarray, optional
+        All parameters, flat, in this network's layout: used instead of a
+        random initialisation.
     """
 
     def __init__(
@@ -108,6 +111,7 @@ class Network:
         init: str = "he",
         dtype: object = "float64",
         rng: np.random.Generator | np.random.RandomState | None = None,
+        theta: np.ndarray | None = None,
     ) -> None:
         sizes = list(sizes)
         if len(sizes) < 2:
@@ -140,6 +144,9 @@ class Network:
         self.db = [w[:, -1] for w in self.dWb]
         self._ws: dict[int, _Workspace] = {}
 
+        if theta is not None:  # given parameters (e.g. one member of a population)
+            self.theta[...] = theta
+            return
         rng = np.random.default_rng(0) if rng is None else rng
         for W, (n, m1) in zip(self.W, shapes):
             # float64 draws, then cast: float32 networks start from the same weights

@@ -83,6 +83,10 @@ class TrainConfig:
     seed's (``lr=0.0007``, batch 64, ``beta=0.9``, ``beta1=0.9``,
     ``beta2=0.999``, ``eps=1e-8``).
 
+    ``seed`` drives the initial weights and, unless ``shuffle_seed`` is
+    given, the epoch shuffles; a shared ``shuffle_seed`` gives several runs
+    the same batches (common random numbers, as in a population).
+
     A run has diverged when an epoch's training loss is not finite, or is
     above ``divergence_factor`` times the initial network's loss (a ReLU
     network hit by a huge rate can die with a finite loss of 1e299); use
@@ -101,6 +105,7 @@ class TrainConfig:
     seed: int = 0
     random_mode: str = "default"
     divergence_factor: float = 1e4
+    shuffle_seed: int | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -201,7 +206,8 @@ def _shuffler(config: TrainConfig, m: int) -> Callable[[int], np.ndarray]:
             return rs.permutation(m)
 
         return legacy
-    rng = seed_streams(config.seed)[1]
+    seed = config.seed if config.shuffle_seed is None else config.shuffle_seed
+    rng = seed_streams(seed)[1]
     return lambda epoch: rng.permutation(m)
 
 
