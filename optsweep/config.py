@@ -135,6 +135,7 @@ class StudySection:
         storage gets a few writes a trial, not one an epoch."""
         every = self.prune_every or max(1, epochs // 20)
         return (epoch + 1) % every == 0
+
     percentile: float = 25.0
 
 

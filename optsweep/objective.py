@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ._json import clean_json
 from .config import DataSection, SweepConfig
 from .engine import Dataset, ModelConfig, Schedule, TrainConfig, fit, load_data, prepare
 from .engine.population import train_population
@@ -155,7 +156,8 @@ def _outcome(task: TrialTask, result: TrainResult, sweep: SweepConfig) -> TrialO
     out = TrialOutcome(
         number=task.number,
         status="complete",
-        history={k: v.tolist() for k, v in result.history.items()},
+        # JSON-ready here, in the worker: NaN and inf become None
+        history={k: clean_json(v.tolist()) for k, v in result.history.items()},
         final=result.final,
         seconds=result.seconds,
         updates=result.updates,

@@ -21,7 +21,6 @@ back without pickle.
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from collections.abc import Iterable
@@ -61,19 +60,6 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 _STR_COLUMNS = ("state", "optimizer", "schedule", "reason", "host")
 _INT_COLUMNS = ("number", "seed", "epochs_run", "updates", "batch_size", "interval", "rerun_of")
-
-
-def clean_json(x: Any) -> Any:
-    """NaN and inf to None, NumPy scalars to Python, recursively (for user attrs)."""
-    if isinstance(x, dict):
-        return {k: clean_json(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [clean_json(v) for v in x]
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 def _num(x: Any) -> float:

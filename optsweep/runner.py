@@ -41,6 +41,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from ._json import clean_json
 from .config import SweepConfig
 from .engine import Dataset
 from .engine.population import max_members
@@ -57,7 +58,6 @@ from .objective import (
 )
 from .results import (
     atomic_write,
-    clean_json,
     curves_frame,
     save_weights,
     savez,
@@ -336,6 +336,8 @@ class _Runner:
         self.asked: dict[int, optuna.Trial] = {}
         self.ran = 0
         self.stopping = False
+        self.best_weights: dict[str, tuple] = {}  # optimizer -> (value, number, weights)
+        self.optimizer_of: dict[int, str] = {}  # trial number -> optimizer, for the above
         self.last_checkpoint = time.monotonic()
 
     def ask(self) -> TrialTask:
@@ -345,6 +347,7 @@ class _Runner:
         origin = trial.user_attrs.get("rerun_of", trial.number)
         seed = trial_seed(self.sweep.study.seed, origin)
         trial.set_user_attr("hparams", clean_json(hp))
+        self.optimizer_of[trial.number] = hp["optimizer"]
         trial.set_user_attr("seed", seed)
         return TrialTask(trial.number, trial._trial_id, seed, hp, self.order)
 
@@ -371,19 +374,18 @@ class _Runner:
         epochs = len(out.history.get("epoch", []))
         # one write per trial: every storage write takes the journal's lock
         result = {
-            "curve": out.history,
-            "final": out.final,
+            "curve": out.history,  # already JSON-ready (cleaned by the worker)
+            "final": clean_json(out.final),
             "train_seconds": out.seconds,
             "epochs_run": epochs,
             "updates": out.updates,
             "host": out.host,
         }
-        trial.set_user_attr("result", clean_json(result))
+        trial.set_user_attr("result", result)
         if out.reason:
             trial.set_user_attr("reason", out.reason)
         if out.status == "complete":
-            if out.weights is not None:
-                save_weights(self.directory, out.number, out.weights)
+            self._keep_if_best(trial, out)
             self.study.tell(trial, list(out.values))
         elif out.status == "pruned":
             self.study.tell(trial, state=TrialState.PRUNED)
@@ -393,10 +395,28 @@ class _Runner:
         self.ran += 1
         self.progress.refresh(1)
         if time.monotonic() - self.last_checkpoint > CHECKPOINT_SECONDS:
+            self.save_best_weights()
             export_tables(
                 self.study, self.sweep.study.metrics, self.directory, self.sweep.execution.format
             )
             self.last_checkpoint = time.monotonic()
+
+    def _keep_if_best(self, trial: optuna.Trial, out: TrialOutcome) -> None:
+        """Hold the weights of this run's best trial of each optimizer (they are
+        written at the end and at checkpoints, not once per trial)."""
+        if out.weights is None:
+            return
+        opt = self.optimizer_of.pop(out.number)
+        sign = 1.0 if self.study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1.0
+        held = self.best_weights.get(opt)
+        if held is None or sign * out.values[0] > sign * held[0]:
+            self.best_weights[opt] = (out.values[0], out.number, out.weights)
+
+    def save_best_weights(self) -> None:
+        for _, number, weights in self.best_weights.values():
+            path = self.directory / "models" / f"trial_{number:05d}.npz"
+            if not path.exists():
+                save_weights(self.directory, number, weights)
 
     def _replay_pruning(self, trial: optuna.Trial, out: TrialOutcome) -> None:
         """Deterministic mode: feed the finished curve to the pruner epoch by epoch."""
@@ -543,6 +563,7 @@ def run_sweep(
             r.interrupt()
         finally:
             bar.close()
+            r.save_best_weights()
             tdf, _ = export_tables(study, st.metrics, directory, sweep.execution.format)
             keep_best_weights(directory, tdf)
             shutil.rmtree(directory / ".data", ignore_errors=True)

@@ -1,0 +1,102 @@
+"""Vectorized trials, measured against per-trial execution in the same run.
+
+1. Trials per second on sweeps/optimizers_moons.toml (240 trials, 300 epochs,
+   TPE, median pruning), vectorized (execution.vectorize = 256) against the
+   per-trial executor, both with n_jobs=2; then the same with a random sampler
+   and no pruning, where Optuna's own cost per trial is smallest.
+2. The cost of one model update at K = 64 on the seed's experiment (moons 300,
+   [2, 5, 2, 1], batch 64, Adam) against the transcription of the seed's code
+   (tests/seed_reference.py), and against the engine's single-trial loop.
+
+Run: python benchmarks/bench_vectorize.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import seed_reference as ref
+
+import optsweep
+from optsweep.config import load_sweep
+from optsweep.engine import ModelConfig, TrainConfig, fit, load_data, make_moons, prepare
+from optsweep.engine.population import train_population
+from optsweep.runner import run_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sweep_rate(sweep, vectorize: int) -> tuple[float, float, int]:
+    with tempfile.TemporaryDirectory() as d:
+        t = time.perf_counter()
+        run_sweep(sweep.with_overrides(vectorize=vectorize, report=False), root=d, progress=False)
+        wall = time.perf_counter() - t
+        trials = optsweep.load(Path(d) / sweep.name).trials
+    return wall, float(trials["train_seconds"].sum()), len(trials)
+
+
+def sweeps(n_trials: int) -> None:
+    base = load_sweep(ROOT / "sweeps" / "optimizers_moons.toml").with_overrides(
+        n_trials=n_trials, n_jobs=2
+    )
+    for label, sweep in (
+        ("as shipped (TPE, median pruning)", base),
+        ("random sampler, no pruning", base.with_overrides(sampler="random", pruner="none")),
+    ):
+        w1, s1, n1 = sweep_rate(sweep, 1)
+        wv, sv, nv = sweep_rate(sweep, 256)
+        print(f"optimizers_moons, {n_trials} trials, n_jobs=2, {label}")
+        print(f"  per-trial   {w1:6.2f} s  {n1 / w1:7.1f} trials/s  (training summed {s1:6.2f} s)")
+        print(f"  vectorized  {wv:6.2f} s  {nv / wv:7.1f} trials/s  (training summed {sv:6.2f} s)")
+        print(
+            f"  speed-up    {w1 / wv:.1f}x in trials per second (target >= 10x);"
+            f" {s1 / sv:.1f}x in training time"
+        )
+
+
+def per_update(epochs: int) -> None:
+    X, Y = ref.load_dataset(make_moons)
+    data = prepare(*load_data("moons", n_samples=300, noise=0.2, seed=3, legacy=True))
+    model, K = ModelConfig(hidden=(5, 2)), 64
+    updates = epochs * 5
+    t = time.perf_counter()
+    ref.model(X, Y, [2, 5, 2, 1], "adam", num_epochs=epochs)
+    t_ref = (time.perf_counter() - t) / updates
+    cfg = TrainConfig(optimizer="adam", epochs=epochs, batch_size=64)
+    t = time.perf_counter()
+    fit(model, data, cfg)
+    t_one = (time.perf_counter() - t) / updates
+    configs = [
+        TrainConfig(optimizer="adam", lr=0.0007 * (1 + k / K), epochs=epochs, seed=k)
+        for k in range(K)
+    ]
+    t = time.perf_counter()
+    train_population(model, data, configs, shuffle_seed=0)
+    t_pop = (time.perf_counter() - t) / updates / K
+    print(f"\nseed's experiment, Adam, {epochs} epochs ({updates} updates), per model update:")
+    print(f"  seed's code                {t_ref * 1e6:7.1f} us")
+    print(f"  optsweep, one trial        {t_one * 1e6:7.1f} us  ({t_ref / t_one:.1f}x)")
+    print(
+        f"  optsweep, K={K} population {t_pop * 1e6:7.2f} us  ({t_ref / t_pop:.1f}x the seed's"
+        f" code, target >= 20x; {t_one / t_pop:.1f}x the single-trial loop)"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer trials and epochs")
+    args = ap.parse_args()
+    with threadpool_limits(1):
+        per_update(200 if args.quick else 1000)
+    sweeps(64 if args.quick else 240)
+
+
+if __name__ == "__main__":
+    main()

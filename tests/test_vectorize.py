@@ -1,0 +1,84 @@
+"""Vectorized sweeps: the same tables as per-trial execution."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import write_sweep
+
+import optsweep
+from optsweep.config import load_sweep
+from optsweep.errors import ConfigError
+from optsweep.runner import run_sweep
+
+NUMERIC = [
+    "value",
+    "lr",
+    "momentum_beta",
+    "rmsprop_beta",
+    "beta1",
+    "beta2",
+    "train_loss",
+    "train_metric",
+    "val_loss",
+    "val_metric",
+]
+
+
+def _run(tmp_path, sub: str, vectorize: int, extra: str = "", n_jobs: int = 1, n_trials: int = 12):
+    d = tmp_path / sub
+    d.mkdir()
+    path = write_sweep(d, "v", n_trials=n_trials, epochs=15, n_jobs=n_jobs, study_extra=extra)
+    sweep = load_sweep(path).with_overrides(vectorize=vectorize)
+    run_sweep(sweep, root=d / "results", progress=False)
+    return optsweep.load(d / "results" / "v")
+
+
+def test_vectorized_equals_per_trial_in_deterministic_mode(tmp_path):
+    extra = 'deterministic = true\nbatch = 12\npruner = "median"\nwarmup_epochs = 3'
+    a = _run(tmp_path, "one", 1, extra)
+    b = _run(tmp_path, "vec", 12, extra, n_jobs=2)
+    ta, tb = a.trials, b.trials
+    for col in [
+        "number",
+        "state",
+        "optimizer",
+        "batch_size",
+        "schedule",
+        "seed",
+        "epochs_run",
+        "updates",
+        "reason",
+    ]:
+        pd.testing.assert_series_equal(ta[col], tb[col])
+    for col in NUMERIC:
+        np.testing.assert_allclose(tb[col], ta[col], rtol=0, atol=1e-10, err_msg=col)
+    assert (ta["state"] == "PRUNED").any() and (ta["state"] == "COMPLETE").any()
+    ca, cb = a.curves, b.curves
+    pd.testing.assert_series_equal(ca["trial"], cb["trial"])
+    for col in ["lr", "train_loss", "val_loss", "val_metric"]:
+        np.testing.assert_allclose(cb[col], ca[col], rtol=0, atol=1e-10, err_msg=col)
+
+
+def test_vectorized_throughput_sweep_runs_the_budget_and_prunes(tmp_path):
+    extra = 'pruner = "median"\nwarmup_epochs = 2\nsampler = "random"'
+    r = _run(tmp_path, "thr", 8, extra, n_jobs=2, n_trials=24)
+    t = r.trials
+    assert t["number"].tolist() == list(range(24))
+    assert set(t["state"]) <= {"COMPLETE", "PRUNED", "FAIL"} and (t["state"] == "PRUNED").any()
+    assert r.curves.groupby("trial").size().to_dict() == dict(
+        zip(t["number"], t["epochs_run"], strict=True)
+    )
+    assert (t["train_seconds"] > 0).all()
+
+
+def test_vectorize_refuses_legacy_mode(tmp_path):
+    p = write_sweep(tmp_path, "leg")
+    p.write_text(
+        p.read_text()
+        .replace("[train]", '[train]\nrandom_mode = "legacy"')
+        .replace("report = false", "report = false\nvectorize = 4")
+    )
+    with pytest.raises(ConfigError, match=r"execution.vectorize needs train.random_mode 'default'"):
+        load_sweep(p)
