@@ -81,6 +81,45 @@ def _results_arg(p: argparse.ArgumentParser, many: bool = False) -> None:
     )
 
 
+def _run_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``run`` (and ``worker``)."""
+    p.add_argument("sweep", help="a sweep file, e.g. sweeps/quickstart.toml")
+    p.add_argument("--n-jobs", type=_n_jobs, help="worker processes (-1: all cores)")
+    p.add_argument("--trials", type=_positive_int("--trials"), help="trial budget of the study")
+    p.add_argument("--timeout", type=_seconds, help="stop asking for trials after S seconds")
+    p.add_argument(
+        "--storage", help="an Optuna storage URL (default: a journal file in the results)"
+    )
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        default=None,
+        help="reproducible study whatever n_jobs (batched ask/tell in trial order)",
+    )
+    p.add_argument("--backend", choices=("loky", "dask"), help="where trials run (loky)")
+    p.add_argument("--scheduler", metavar="URL", help="the Dask scheduler, tcp://HOST:PORT")
+    p.add_argument(
+        "--heartbeat",
+        type=_positive_int("--heartbeat"),
+        metavar="S",
+        help="server storage: seconds between heartbeats of running trials (10)",
+    )
+    p.add_argument(
+        "--grace-period",
+        type=_positive_int("--grace-period"),
+        metavar="S",
+        help="server storage: silence after which a running trial is lost (3x)",
+    )
+    p.add_argument(
+        "--vectorize",
+        type=_vectorize,
+        metavar="K",
+        help="train up to K trials at once as one NumPy population ('auto': 64)",
+    )
+    p.add_argument("--results-root", default="results", help="where studies go (default: results)")
+    p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="optsweep",
@@ -106,29 +145,17 @@ def build_parser() -> argparse.ArgumentParser:
             "the trials and curves tables and the report to RESULTS_ROOT/NAME/."
         ),
     )
-    run.add_argument("sweep", help="a sweep file, e.g. sweeps/quickstart.toml")
-    run.add_argument("--n-jobs", type=_n_jobs, help="worker processes (-1: all cores)")
-    run.add_argument("--trials", type=_positive_int("--trials"), help="trial budget of the study")
-    run.add_argument("--timeout", type=_seconds, help="stop asking for trials after S seconds")
-    run.add_argument(
-        "--storage", help="an Optuna storage URL (default: a journal file in the results)"
+    _run_options(run)
+
+    wk = sub.add_parser(
+        "worker",
+        **sub_kw,
+        help="join a shared study (server storage) and run trials until its budget is met",
+        description="Run trials of the sweep's study on a server storage shared by workers on "
+        "any number of hosts; every worker's trials count towards the budget. Same options "
+        "as run; --storage is required.",
     )
-    run.add_argument(
-        "--deterministic",
-        action="store_true",
-        default=None,
-        help="reproducible study whatever n_jobs (batched ask/tell in trial order)",
-    )
-    run.add_argument(
-        "--vectorize",
-        type=_vectorize,
-        metavar="K",
-        help="train up to K trials at once as one NumPy population ('auto': 64)",
-    )
-    run.add_argument(
-        "--results-root", default="results", help="where studies go (default: results)"
-    )
-    run.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    _run_options(wk)
 
     st = sub.add_parser("status", **sub_kw, help="trials by state, best trial, time spent")
     _results_arg(st)
@@ -203,6 +230,11 @@ def _cmd_run(args) -> int:
         overrides["deterministic"] = True
     if args.vectorize is not None:
         overrides["vectorize"] = args.vectorize
+    for key in ("backend", "scheduler", "heartbeat", "grace_period"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    if args.command == "worker":
+        overrides.setdefault("report", False)
     if args.no_report:
         overrides["report"] = False
     sweep = sweep.with_overrides(**overrides)
@@ -292,7 +324,17 @@ def _cmd_confirm(args) -> int:
     return 0
 
 
+def _cmd_worker(args) -> int:
+    if not args.storage or "://" not in args.storage:
+        raise ConfigError(
+            f"worker needs --storage with a server URL shared by the workers, e.g. "
+            f"postgresql+psycopg://USER:PASSWORD@HOST/DB (got {args.storage!r})"
+        )
+    return _cmd_run(args)
+
+
 _COMMANDS = {
+    "worker": _cmd_worker,
     "run": _cmd_run,
     "status": _cmd_status,
     "export": _cmd_export,

@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -242,16 +243,22 @@ def evaluate_population(
 _STUDIES: dict = {}
 
 
+def _quiet_ctrl_c() -> None:
+    """In a worker process, ignore Ctrl-C: it reaches the whole process group,
+    and the main process handles it (marks the trials interrupted, stops the
+    pool). Dask workers run tasks in threads, where signals cannot be set."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if multiprocessing.parent_process() is not None and in_main_thread:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def run_task(task: TrialTask, data: Dataset, sweep: SweepConfig, spec: str | None) -> TrialOutcome:
     """A worker's job: train one trial, reporting to the storage when pruning.
 
     Optuna is imported only when the trial reports for pruning, so that a
     worker process starts with NumPy alone.
     """
-    if multiprocessing.parent_process() is not None:
-        # Ctrl-C reaches the whole process group: the main process handles it
-        # (marks the trial interrupted, stops the pool); workers stay quiet
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _quiet_ctrl_c()
     reporter = None
     if spec is not None and sweep.study.pruner != "none":
         reporter = _pruning_reporter(task, sweep, spec)
@@ -263,8 +270,7 @@ def run_population(
 ) -> list[TrialOutcome]:
     """A worker's job for vectorized trials: one population, each member
     reporting to the storage (so pruning works member by member)."""
-    if multiprocessing.parent_process() is not None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _quiet_ctrl_c()
     reporters = None
     if spec is not None and sweep.study.pruner != "none":
         reporters = [_pruning_reporter(t, sweep, spec) for t in tasks]

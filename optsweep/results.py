@@ -52,14 +52,28 @@ TRIAL_COLUMNS = (
     "reason",
     "rerun_of",
     "host",
+    "worker",
     "datetime_start",
     "datetime_complete",
 )
 CURVE_COLUMNS = ("trial", *HISTORY_COLUMNS)
 _UMASK = os.umask(0)
 os.umask(_UMASK)
-_STR_COLUMNS = ("state", "optimizer", "schedule", "reason", "host")
+_STR_COLUMNS = ("state", "optimizer", "schedule", "reason", "host", "worker")
 _INT_COLUMNS = ("number", "seed", "epochs_run", "updates", "batch_size", "interval", "rerun_of")
+
+
+INTERRUPTED = "interrupted"
+
+
+def unfinished(t: optuna.trial.FrozenTrial) -> bool:
+    """A FAIL that never produced a told result: interrupted (Ctrl-C, kill) or
+    lost (a dead host's stale heartbeat). Its configuration runs again; it does
+    not count towards the budget."""
+    ua = t.user_attrs
+    return t.state == optuna.trial.TrialState.FAIL and (
+        "result" not in ua or ua.get("reason") == INTERRUPTED
+    )
 
 
 def _num(x: Any) -> float:
@@ -98,9 +112,10 @@ def trials_frame(
             train_seconds=secs,
             seconds_per_epoch=secs / epochs if epochs else float("nan"),
             updates=res.get("updates"),
-            reason=ua.get("reason", ""),
+            reason=ua.get("reason") or ("lost (no result)" if unfinished(t) else ""),
             rerun_of=ua.get("rerun_of"),
             host=res.get("host", ""),
+            worker=ua.get("worker", ""),
             datetime_start=t.datetime_start,
             datetime_complete=t.datetime_complete,
         )

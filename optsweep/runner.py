@@ -30,7 +30,10 @@ import logging
 import math
 import os
 import shutil
+import socket
+import threading
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,11 +60,13 @@ from .objective import (
     trial_seed,
 )
 from .results import (
+    INTERRUPTED,
     atomic_write,
     curves_frame,
     save_weights,
     savez,
     trials_frame,
+    unfinished,
     write_table,
     write_text,
 )
@@ -71,13 +76,35 @@ from .storage import is_url, open_storage
 
 log = logging.getLogger(__name__)
 
-INTERRUPTED = "interrupted"
+#: The optsweep process that asks and tells, recorded with each trial.
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+#: How often a worker whose budget is taken by others' running trials looks again.
+WAIT_SECONDS = 1.0
 #: Arrays above this size are shared with workers through a memory map.
 MEMMAP_BYTES = 1 << 20
 CHECKPOINT_SECONDS = 30.0
 
 
 # --- study construction --------------------------------------------------------------
+
+
+def check_execution(sweep: SweepConfig, spec: str) -> None:
+    """Refuse what cannot work: Dask workers on other hosts cannot reach a
+    local file (a journal or SQLite) storage."""
+    ex = sweep.execution
+    if ex.backend != "dask":
+        return
+    if not ex.scheduler:
+        raise ConfigError(
+            f"{sweep.path}: execution.backend 'dask' needs execution.scheduler "
+            "(e.g. tcp://HOST:8786) (got '')"
+        )
+    if not is_url(spec) or spec.startswith("sqlite"):
+        raise ConfigError(
+            f"{sweep.path}: execution.storage must be a server URL that every Dask worker "
+            f"reaches (e.g. postgresql+psycopg://...), not a local file, with the scheduler "
+            f"{ex.scheduler} (got {spec!r})"
+        )
 
 
 def results_dir(sweep: SweepConfig, root: str | Path = "results") -> Path:
@@ -117,18 +144,15 @@ def open_study(sweep: SweepConfig, spec: str, *, create: bool = True) -> optuna.
 
 
 def counts(study: optuna.Study) -> dict[str, int]:
-    """Trials by state, with interrupted FAILs counted apart."""
+    """Trials by state; unfinished FAILs (see :func:`unfinished`) counted apart."""
     c = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0, "RUNNING": 0, "WAITING": 0, INTERRUPTED: 0}
     for t in study.get_trials(deepcopy=False):
-        if t.state == TrialState.FAIL and t.user_attrs.get("reason") == INTERRUPTED:
-            c[INTERRUPTED] += 1
-        else:
-            c[t.state.name] += 1
+        c[INTERRUPTED if unfinished(t) else t.state.name] += 1
     return c
 
 
 def budget_used(study: optuna.Study) -> int:
-    """Finished trials that count towards the budget (not the interrupted ones)."""
+    """Finished trials that count towards the budget (not the unfinished ones)."""
     c = counts(study)
     return c["COMPLETE"] + c["PRUNED"] + c["FAIL"]
 
@@ -145,7 +169,7 @@ def recover_interrupted(study: optuna.Study) -> int:
     trials = study.get_trials(deepcopy=False)
     queued = 0
     for t in trials:
-        if t.state != TrialState.FAIL or t.user_attrs.get("reason") != INTERRUPTED:
+        if not unfinished(t):
             continue
         origin = t.user_attrs.get("rerun_of", t.number)
         if any(u.number > t.number and u.user_attrs.get("rerun_of") == origin for u in trials):
@@ -336,20 +360,61 @@ class _Runner:
         self.asked: dict[int, optuna.Trial] = {}
         self.ran = 0
         self.stopping = False
+        self.shared = False  # a server storage shared with other workers
+        self.beats = False  # that storage records heartbeats
+        self.backend = "loky"
         self.best_weights: dict[str, tuple] = {}  # optimizer -> (value, number, weights)
         self.optimizer_of: dict[int, str] = {}  # trial number -> optimizer, for the above
         self.last_checkpoint = time.monotonic()
 
     def ask(self) -> TrialTask:
-        trial = self.study.ask()
+        with warnings.catch_warnings():  # ask-and-tell with heartbeats is on purpose here
+            warnings.simplefilter("ignore", UserWarning)
+            trial = self.study.ask()
         self.asked[trial.number] = trial  # first: an interrupt must see every trial asked
+        if self.beats:
+            # a first heartbeat at once: a trial that never beat is never found stale
+            self.study._storage.record_heartbeat(trial._trial_id)
         hp = suggest(trial, self.sweep.search, self.n_train)
-        origin = trial.user_attrs.get("rerun_of", trial.number)
+        # a re-run (of an interrupted trial, or one Optuna retried after a lost
+        # heartbeat) keeps the seed of the configuration's first trial
+        retried = self.study._storage.get_trial_system_attrs(trial._trial_id).get("failed_trial")
+        origin = trial.user_attrs.get("rerun_of", retried if retried is not None else trial.number)
         seed = trial_seed(self.sweep.study.seed, origin)
-        trial.set_user_attr("hparams", clean_json(hp))
+        attrs = {"hparams": clean_json(hp), "seed": seed, "worker": WORKER}
+        if origin != trial.number:
+            attrs["rerun_of"] = origin
+        for k, v in attrs.items():
+            trial.set_user_attr(k, v)
         self.optimizer_of[trial.number] = hp["optimizer"]
-        trial.set_user_attr("seed", seed)
         return TrialTask(trial.number, trial._trial_id, seed, hp, self.order)
+
+    def want_more(self, budget: float, deadline: float) -> int:
+        """How many trials to ask now (0: stop asking).
+
+        Counts every worker's trials: finished ones and those in flight. With
+        a shared server storage, a worker whose budget is taken by other
+        workers' running trials waits while they run, in case one of them is
+        lost and queued again (a stale heartbeat); it stops once the budget
+        is met.
+        """
+        while not self.stopping and time.monotonic() < deadline:
+            if self.beats:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    optuna.storages.fail_stale_trials(self.study)
+            c = counts(self.study)
+            done = c["COMPLETE"] + c["PRUNED"] + c["FAIL"]
+            free = budget - done - c["RUNNING"]
+            if done >= budget:
+                return 0
+            if free > 0 or c["WAITING"]:
+                return int(min(max(free, c["WAITING"]), 1 << 30))
+            others = c["RUNNING"] - len(self.asked)
+            if not self.shared or others <= 0:
+                return 0
+            time.sleep(WAIT_SECONDS)
+        return 0
 
     def groups(self, tasks: list[TrialTask]) -> list[list[TrialTask]]:
         """Vectorized execution: tasks grouped by batch size (the shape a
@@ -453,51 +518,106 @@ class _Runner:
         self.asked.clear()
 
 
-def _parallel(n_jobs: int, **kwargs) -> joblib.Parallel:
+def _parallel(n_jobs: int, backend: str = "loky", **kwargs) -> joblib.Parallel:
     """joblib's process pool; each worker limited to one BLAS/OpenMP thread so
-    that n_jobs workers do not oversubscribe the cores. n_jobs=1 runs in-process."""
+    that n_jobs workers do not oversubscribe the cores. n_jobs=1 runs in-process.
+    With the Dask backend the trials go to the cluster's workers."""
+    if backend == "dask":
+        with joblib.parallel_config(backend="dask"):
+            return joblib.Parallel(n_jobs=-1, **kwargs)
     if n_jobs == 1:
         return joblib.Parallel(n_jobs=1, backend="sequential", **kwargs)
     with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
         return joblib.Parallel(n_jobs=n_jobs, **kwargs)
 
 
-def _run_throughput(r: _Runner, n_jobs: int, remaining: float, deadline: float) -> None:
+@contextlib.contextmanager
+def _backend(sweep: SweepConfig) -> Iterator[str]:
+    """``loky``, or ``dask`` with a client connected to the sweep's scheduler
+    for the duration of the run (joblib's Dask backend uses it)."""
+    ex = sweep.execution
+    if ex.backend != "dask":
+        yield "loky"
+        return
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise ConfigError(
+            f"{sweep.path}: execution.backend 'dask' needs dask[distributed]: "
+            f"pip install 'optsweep[distributed]' (got 'dask')"
+        ) from None
+    try:
+        client = Client(ex.scheduler, timeout=10)
+    except OSError as e:
+        raise OptsweepError(f"cannot reach the Dask scheduler {ex.scheduler}: {e}") from None
+    try:
+        yield "dask"
+    finally:
+        client.close()
+
+
+class _Heartbeats:
+    """Heartbeats of the trials this process runs, from a thread, so that a
+    dead host's trials go stale and other workers retry them (Optuna's
+    RDB heartbeat; the grace period is ``execution.grace_period``)."""
+
+    def __init__(self, r: _Runner) -> None:
+        storage = r.study._storage
+        self.interval = (
+            storage.get_heartbeat_interval() if hasattr(storage, "get_heartbeat_interval") else None
+        )
+        self.done = threading.Event()
+        self.thread = None
+        if self.interval:
+            self.thread = threading.Thread(target=self._beat, args=(r, storage), daemon=True)
+            self.thread.start()
+
+    def _beat(self, r: _Runner, storage) -> None:
+        while not self.done.wait(self.interval):
+            for trial in list(r.asked.values()):
+                try:
+                    storage.record_heartbeat(trial._trial_id)
+                except Exception as e:  # a missed beat is retried at the next interval
+                    log.debug("heartbeat failed: %s", e)
+
+    def stop(self) -> None:
+        self.done.set()
+        if self.thread is not None:
+            self.thread.join()
+
+
+def _run_throughput(r: _Runner, n_jobs: int, budget: float, deadline: float) -> None:
     spec = r.spec
     sweep, data = r.sweep, r.data
-
     K = sweep.execution.vectorize
 
     def tasks():
-        n = 0
-        while n < remaining and time.monotonic() < deadline and not r.stopping:
+        while n := r.want_more(budget, deadline):
             if K == 1:
-                task = r.ask()
-                n += 1
-                yield joblib.delayed(run_task)(task, data, sweep, spec)
+                yield joblib.delayed(run_task)(r.ask(), data, sweep, spec)
                 continue
             # vectorized: K trials asked at once (TPE's constant liar spreads
             # them), trained as one population per batch size
-            asked = [r.ask() for _ in range(int(min(K, remaining - n)))]
-            n += len(asked)
+            asked = [r.ask() for _ in range(min(K, n))]
             for group in r.groups(asked):
                 yield joblib.delayed(run_population)(group, data, sweep, spec)
 
     # one trial queued per worker beyond the running ones: a worker never waits
     # for the sampler, and the sampler still sees nearly every result
     pre = 1 if n_jobs == 1 else 2 * n_jobs
-    parallel = _parallel(n_jobs, return_as="generator_unordered", pre_dispatch=pre, batch_size=1)
+    parallel = _parallel(
+        n_jobs, r.backend, return_as="generator_unordered", pre_dispatch=pre, batch_size=1
+    )
     for out in parallel(tasks()):
         for o in out if isinstance(out, list) else [out]:
             r.record(o)
 
 
-def _run_deterministic(r: _Runner, n_jobs: int, remaining: float, deadline: float) -> None:
+def _run_deterministic(r: _Runner, n_jobs: int, budget: float, deadline: float) -> None:
     batch = r.sweep.study.batch
-    done = 0
-    with _parallel(n_jobs) as parallel:
-        while done < remaining and time.monotonic() < deadline:
-            k = int(min(batch, remaining - done))
+    with _parallel(n_jobs, r.backend) as parallel:
+        while n := r.want_more(budget, deadline):
+            k = min(batch, n)
             tasks = [r.ask() for _ in range(k)]
             if r.sweep.execution.vectorize > 1:
                 jobs = (
@@ -509,7 +629,6 @@ def _run_deterministic(r: _Runner, n_jobs: int, remaining: float, deadline: floa
                 outs = parallel(joblib.delayed(run_task)(t, r.data, r.sweep, None) for t in tasks)
             for out in sorted(outs, key=lambda o: o.number):
                 r.record(out, replay=True)
-            done += k
 
 
 def run_sweep(
@@ -527,6 +646,7 @@ def run_sweep(
     t0 = time.monotonic()
     directory = results_dir(sweep, root)
     spec = storage_spec(sweep, root)
+    check_execution(sweep, spec)
     try:
         data = load_dataset(sweep.data)
     except (ValueError, ImportError, OSError) as e:
@@ -536,32 +656,41 @@ def run_sweep(
     optuna.logging.set_verbosity(
         optuna.logging.INFO if log.isEnabledFor(logging.DEBUG) else optuna.logging.WARNING
     )
-    with run_lock(directory):
-        clear_stale_journal_lock(spec)
+    shared_storage = is_url(spec)
+    # a journal file belongs to one run at a time; a server storage is shared
+    # by workers on many hosts, whose lost trials the heartbeats find
+    lock = contextlib.nullcontext() if shared_storage else run_lock(directory)
+    with lock, _backend(sweep) as backend:
+        if not shared_storage:
+            clear_stale_journal_lock(spec)
         study = open_study(sweep, spec)
-        requeued = recover_interrupted(study)
-        if requeued:
-            log.info("queued %d interrupted trial(s) again", requeued)
+        if not shared_storage:
+            requeued = recover_interrupted(study)
+            if requeued:
+                log.info("queued %d interrupted trial(s) again", requeued)
         write_meta(sweep, directory, spec, data)
-        shared = share_data(data, directory)
+        shared_data = share_data(data, directory) if backend == "loky" else data
         st = sweep.study
         budget = math.inf if st.n_trials is None else st.n_trials
         if st.sampler == "grid":
             budget = min(budget, grid_size(sweep))
-        remaining = max(budget - budget_used(study), 0)
         deadline = math.inf if st.timeout is None else time.monotonic() + st.timeout
         bar = _Progress(study, st.n_trials, progress)
-        r = _Runner(sweep, study, shared, directory, spec, bar)
+        r = _Runner(sweep, study, shared_data, directory, spec, bar)
+        r.shared, r.backend = shared_storage, backend
+        beats = _Heartbeats(r) if shared_storage else None
+        r.beats = beats is not None and bool(beats.interval)
         try:
-            if remaining > 0:
-                if st.deterministic:
-                    _run_deterministic(r, n_jobs, remaining, deadline)
-                else:
-                    _run_throughput(r, n_jobs, remaining, deadline)
+            if st.deterministic:
+                _run_deterministic(r, n_jobs, budget, deadline)
+            else:
+                _run_throughput(r, n_jobs, budget, deadline)
         except KeyboardInterrupt:
             summary.interrupted = True
             r.interrupt()
         finally:
+            if beats is not None:
+                beats.stop()
             bar.close()
             r.save_best_weights()
             tdf, _ = export_tables(study, st.metrics, directory, sweep.execution.format)

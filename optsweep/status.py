@@ -17,6 +17,18 @@ def storage_of(directory: Path, meta: dict) -> str:
     return spec if is_url(spec) else str(directory / spec)
 
 
+def shown(spec: str) -> str:
+    """A storage for display: a URL's password masked."""
+    if not is_url(spec):
+        return spec
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(spec).render_as_string(hide_password=True)
+    except Exception:  # not an SQLAlchemy URL: show it as given
+        return spec
+
+
 def load_study(directory: Path) -> optuna.Study:
     meta = read_meta(directory)
     spec = storage_of(directory, meta)
@@ -44,7 +56,7 @@ def status_text(directory: Path) -> str:
     try:
         study = load_study(directory)
         df = trials_frame(study.get_trials(deepcopy=False), tuple(meta["metrics"]))
-        source = storage_of(directory, meta)
+        source = shown(storage_of(directory, meta))
     except FileNotFoundError:
         df = read_table(directory, "trials")
         if df is None:
@@ -55,11 +67,15 @@ def status_text(directory: Path) -> str:
     order = ["COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"]
     parts = [f"{by_state.get(s, 0)} {s.lower()}" for s in order if by_state.get(s, 0)]
     lines.append(f"trials: {len(df)}" + (f" ({', '.join(parts)})" if parts else ""))
-    hosts = df.loc[df["host"].notna() & (df["host"] != ""), "host"]
-    if hosts.nunique() > 1:
-        per = df.groupby("host")["state"].value_counts().unstack(fill_value=0)
-        for host, row in per.iterrows():
-            lines.append(f"  {host}: " + ", ".join(f"{n} {s.lower()}" for s, n in row.items() if n))
+    for col in ("host", "worker"):  # by host, and by worker process when several ran
+        named = df[df[col] != ""]
+        if named[col].nunique() > 1:
+            per = named.groupby(col)["state"].value_counts().unstack(fill_value=0)
+            lines.append(f"by {col}:")
+            for who, row in per.iterrows():
+                lines.append(
+                    f"  {who}: " + ", ".join(f"{n} {s.lower()}" for s, n in row.items() if n)
+                )
     done = df[df["state"] == "COMPLETE"]
     metric = meta["metrics"][0]
     if len(done):

@@ -10,11 +10,17 @@
 
 from __future__ import annotations
 
+import time
+import warnings
 from pathlib import Path
 
 import optuna
+import sqlalchemy.exc
 from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
+
+#: Seconds between heartbeats of running trials on a server storage.
+DEFAULT_HEARTBEAT = 10
 
 
 def is_url(spec: str) -> bool:
@@ -27,15 +33,28 @@ def open_storage(
 ) -> optuna.storages.BaseStorage:
     """Open the storage named by ``spec`` (see the module docstring)."""
     if is_url(spec):
+        # a server storage is shared by workers: heartbeats on by default
+        heartbeat = heartbeat or DEFAULT_HEARTBEAT
         kwargs = {}
         if heartbeat > 0:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
             kwargs = {
                 "heartbeat_interval": heartbeat,
-                "grace_period": grace_period or 4 * heartbeat,
-                "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=3
-                ),
+                "grace_period": grace_period or 3 * heartbeat,
+                "heartbeat_stale_trial_callback": retry,
             }
-        return RDBStorage(spec, **kwargs)
+        for attempt in range(5):
+            try:
+                with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    return RDBStorage(spec, **kwargs)
+            except sqlalchemy.exc.IntegrityError:
+                # workers starting at once on an empty database race to create
+                # Optuna's tables; the loser finds them made and tries again
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
     Path(spec).parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(spec)))
