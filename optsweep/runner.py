@@ -378,8 +378,9 @@ class _Runner:
         hp = suggest(trial, self.sweep.search, self.n_train)
         # a re-run (of an interrupted trial, or one Optuna retried after a lost
         # heartbeat) keeps the seed of the configuration's first trial
-        retried = self.study._storage.get_trial_system_attrs(trial._trial_id).get("failed_trial")
-        origin = trial.user_attrs.get("rerun_of", retried if retried is not None else trial.number)
+        frozen = self.study._storage.get_trial(trial._trial_id)  # one read for both
+        retried = frozen.system_attrs.get("failed_trial")
+        origin = frozen.user_attrs.get("rerun_of", retried if retried is not None else trial.number)
         seed = trial_seed(self.sweep.study.seed, origin)
         attrs = {"hparams": clean_json(hp), "seed": seed, "worker": WORKER}
         if origin != trial.number:
