@@ -128,28 +128,25 @@ def best_trials(trials: pd.DataFrame, minimize: bool, by: str = "optimizer") -> 
     return ranked.groupby(by, sort=True).head(1).sort_values(by)
 
 
+def best_curves(trials: pd.DataFrame, curves: pd.DataFrame, minimize: bool = False) -> pd.DataFrame:
+    """The curves of the best trial of each optimizer, with columns
+    ``optimizer`` and ``schedule`` added."""
+    best = best_trials(trials, minimize)
+    if best.empty:
+        return curves.iloc[:0].assign(
+            optimizer=pd.Series(dtype="str"), schedule=pd.Series(dtype="str")
+        )
+    keys = best[["number", "optimizer", "schedule"]].rename(columns={"number": "trial"})
+    return curves.merge(keys, on="trial", how="inner")
+
+
 def learning_curves_data(
     trials: pd.DataFrame, curves: pd.DataFrame, minimize: bool = False, column: str = "train_loss"
 ) -> pd.DataFrame:
     """Per-epoch ``column`` of the best trial of each optimizer (long format:
     ``optimizer``, ``trial``, ``epoch``, ``value``)."""
-    best = best_trials(trials, minimize)
-    parts = []
-    for _, b in best.iterrows():
-        c = curves[curves["trial"] == b["number"]]
-        parts.append(
-            pd.DataFrame(
-                {
-                    "optimizer": b["optimizer"],
-                    "trial": b["number"],
-                    "epoch": c["epoch"].to_numpy(),
-                    "value": c[column].to_numpy(),
-                }
-            )
-        )
-    if not parts:
-        return pd.DataFrame(columns=["optimizer", "trial", "epoch", "value"])
-    return pd.concat(parts, ignore_index=True)
+    d = best_curves(trials, curves, minimize)
+    return d[["optimizer", "trial", "epoch", column]].rename(columns={column: "value"})
 
 
 def plot_learning_curves(trials: pd.DataFrame, curves: pd.DataFrame, meta: dict) -> Figure:
@@ -323,24 +320,7 @@ def schedules_data(
 ) -> pd.DataFrame:
     """Per-epoch learning rate of the best trial of each optimizer:
     ``optimizer``, ``schedule``, ``trial``, ``epoch``, ``lr``."""
-    best = best_trials(trials, minimize)
-    parts = []
-    for _, b in best.iterrows():
-        c = curves[curves["trial"] == b["number"]]
-        parts.append(
-            pd.DataFrame(
-                {
-                    "optimizer": b["optimizer"],
-                    "schedule": b["schedule"],
-                    "trial": b["number"],
-                    "epoch": c["epoch"].to_numpy(),
-                    "lr": c["lr"].to_numpy(),
-                }
-            )
-        )
-    if not parts:
-        return pd.DataFrame(columns=["optimizer", "schedule", "trial", "epoch", "lr"])
-    return pd.concat(parts, ignore_index=True)
+    return best_curves(trials, curves, minimize)[["optimizer", "schedule", "trial", "epoch", "lr"]]
 
 
 def plot_schedules(trials: pd.DataFrame, curves: pd.DataFrame, meta: dict) -> Figure:
