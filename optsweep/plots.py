@@ -110,7 +110,12 @@ def plot_history(trials: pd.DataFrame, meta: dict) -> Figure:
         ax.scatter(g["number"], g["value"], s=18, color=color(opt), label=opt, alpha=0.8)
     ax.step(d["number"], d["best_so_far"], where="post", color="black", lw=1.2, label="best so far")
     ax.set_xlabel("trial number")
-    ax.set_ylabel(metric_label(meta["metrics"][0], meta))
+    ylabel = metric_label(meta["metrics"][0], meta)
+    v = d["value"]
+    if (v > 0).all() and v.max() / v.min() > 20:  # losses spanning decades
+        log_axis(ax, "y")
+        ylabel += ", log scale"
+    ax.set_ylabel(ylabel)
     ax.set_title(f"Optimization history ({len(d)} complete of {len(trials)} trials)")
     ax.legend(loc="best")
     return fig
