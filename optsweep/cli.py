@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     cf = sub.add_parser(
         "confirm",
         **sub_kw,
-        help="retrain the top configurations with fresh seeds (mean, sd, 95% interval)",
+        help="retrain the top configurations with fresh seeds (mean, sd, 95%% interval)",
     )
     _results_arg(cf)
     cf.add_argument("--top", type=_positive_int("--top"), default=3, help="configurations (3)")

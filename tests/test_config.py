@@ -292,3 +292,10 @@ def test_cli_bad_arguments(tmp_path, args, message):
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], res.stderr
+
+
+@pytest.mark.parametrize("command", ["", "run", "worker", "status", "export", "report", "confirm"])
+def test_help_for_every_command(command):
+    args = [command, "--help"] if command else ["--help"]
+    res = subprocess.run([sys.executable, "-m", "optsweep", *args], capture_output=True, text=True)
+    assert res.returncode == 0 and res.stdout.startswith("usage: optsweep"), res.stderr
