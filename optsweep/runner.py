@@ -1,24 +1,29 @@
 """Running a sweep: the study, its storage, parallel trials, resume, progress.
 
 The main process owns the Optuna study: it asks for trials (one sampler sees
-every trial), hands each configuration to a joblib worker process, and tells
-the result when it comes back. Workers train; when the study prunes, they
-report every epoch's metric to the shared storage and ask the pruner, so
-pruning works across processes. Two modes:
+every trial), hands each configuration to a joblib worker process (or a Dask
+worker), and tells the result when it comes back. Workers train; when the
+study prunes, they report the metric every few epochs to the shared storage
+and ask the pruner, so pruning works across processes. Two modes:
 
 throughput (default)
-    A trial is asked the moment a worker is free (``pre_dispatch=n_jobs``)
-    and told as soon as it ends, in whatever order.
+    A trial is asked as soon as a worker is nearly free (one queued per
+    worker) and told as soon as it ends, in whatever order.
 deterministic
     Trials are asked in batches of ``study.batch``, trained in parallel
     without live pruning, and told in trial-number order, replaying each
     trial's curve into the pruner. The study is then the same whatever
     n_jobs is.
 
+With ``execution.vectorize = K`` the asked trials are grouped by batch size
+and each group trains as one NumPy population (:mod:`.engine.population`).
+
 Resume: the same command continues the study up to its budget. Trials left
 RUNNING by a killed run are marked FAIL (``reason="interrupted"``) and their
 configuration is queued again with the same training seed; completed trials
-are never re-run. Interrupted trials do not count towards the budget.
+are never re-run. Interrupted trials do not count towards the budget. With a
+server storage shared by several workers, heartbeats find the trials of a
+dead worker instead, and Optuna queues them again.
 """
 
 from __future__ import annotations
@@ -71,7 +76,7 @@ from .results import (
     write_text,
 )
 from .samplers import grid_size, make_pruner, make_sampler
-from .space import suggest
+from .space import searched, suggest
 from .storage import is_url, open_storage
 
 log = logging.getLogger(__name__)
@@ -242,7 +247,7 @@ def write_meta(sweep: SweepConfig, directory: Path, spec: str, data: Dataset) ->
         },
         "model": {"sizes": model.sizes(data), "activation": model.activation, "head": model.head},
         "epochs": sweep.train.epochs,
-        "searched": [n for n, s in sweep.search.items() if s.searched],
+        "searched": searched(sweep.search),
         "format": sweep.execution.format,
     }
     write_text(directory / "meta.json", json.dumps(meta, indent=2) + "\n")
@@ -409,8 +414,8 @@ class _Runner:
             free = budget - done - c["RUNNING"]
             if done >= budget:
                 return 0
-            if free > 0 or c["WAITING"]:
-                return int(min(max(free, c["WAITING"]), 1 << 30))
+            if free > 0:  # queued re-runs (WAITING) are asked first, within this
+                return int(min(free, 1 << 30))
             others = c["RUNNING"] - len(self.asked)
             if not self.shared or others <= 0:
                 return 0

@@ -379,7 +379,7 @@ def train_population(
                 )
                 reason[k] = f"diverged at epoch {epoch}: {why}"
                 stopped.append(act[i])
-            if callback is not None:
+            if callback is not None and epoch < E - 1:  # the last epoch completes
                 for i in np.flatnonzero(~diverged):
                     k = int(k_act[i])
                     rec = dict(zip(HISTORY_COLUMNS, H[k, epoch].tolist(), strict=True))

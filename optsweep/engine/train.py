@@ -40,7 +40,8 @@ RANDOM_MODES = ("default", "legacy")
 GATHER_PER_BATCH_BYTES = 8 << 20
 
 #: A per-epoch callback: ``callback(epoch, record)``; a truthy return stops
-#: training (a string return is kept as the reason).
+#: training (a string return is kept as the reason). It is not called after
+#: the last epoch: a run that trained every epoch has completed.
 Callback = Callable[[int, dict], object]
 
 
@@ -312,7 +313,7 @@ def train(
                     why = f"training loss {train_loss:.3g} is above the limit {loss_limit:.3g}"
                 reason = f"diverged at epoch {epoch}: {why}"
                 break
-            if callback is not None:
+            if callback is not None and epoch < config.epochs - 1:  # the last epoch completes
                 answer = callback(epoch, _record(H[epoch]))
                 if answer:
                     status = "stopped"

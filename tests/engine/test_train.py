@@ -198,3 +198,15 @@ def test_bad_input_names_argument_and_value(make, message):
 def test_network_input_size_must_match_data(course_data):
     with pytest.raises(ValueError, match="network has 3 inputs but X has 2 features"):
         train(Network([3, 1]), course_data, TrainConfig(epochs=1))
+
+
+def test_callback_is_not_asked_after_the_last_epoch(course_data):
+    epochs_seen = []
+
+    def always_stop_at_the_end(epoch, record):
+        epochs_seen.append(epoch)
+        return "pruned" if epoch == 4 else None
+
+    res = fit(SEED_MODEL, course_data, TrainConfig(epochs=5), callback=always_stop_at_the_end)
+    assert res.status == "completed" and res.epochs_run == 5
+    assert epochs_seen == [0, 1, 2, 3]
