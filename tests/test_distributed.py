@@ -71,14 +71,17 @@ def test_two_workers_share_one_study(tmp_path):
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
     t = optsweep.load(tmp_path / "a" / name).trials
-    assert len(t) == 16 and t["number"].is_unique and t["number"].tolist() == list(range(16))
+    # the budget is reached, and overshot at most by the trials in flight
+    # (one per worker here: two workers may both take the last free place)
+    assert 16 <= len(t) <= 16 + 2
+    assert t["number"].is_unique and t["number"].tolist() == list(range(len(t)))
     assert (t["state"] != "RUNNING").all()
     assert t["worker"].nunique() == 2  # both workers ran trials
     # any host rebuilds the whole tables, curves included, from the storage alone
     (tmp_path / "b" / name / "trials.parquet").unlink()
     export(tmp_path / "b" / name)
     res = optsweep.load(tmp_path / "b" / name)
-    assert len(res.trials) == 16
+    assert len(res.trials) == len(t)
     assert res.curves.groupby("trial").size().sum() == res.trials["epochs_run"].sum()
     text = status_text(tmp_path / "a" / name)
     assert "by worker:" in text and "***" in text  # the password is not shown
