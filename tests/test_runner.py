@@ -202,3 +202,30 @@ def test_counts_and_status_after_run(tmp_path):
     c = counts(optuna.load_study(study_name="st", storage=storage))
     assert c["COMPLETE"] + c["PRUNED"] + c["FAIL"] == 3 and c["RUNNING"] == 0
     assert np.isfinite(optsweep.load(root / "st").trials["value"]).any()
+
+
+def test_large_data_reaches_workers_as_a_memory_map(tmp_path):
+    from optsweep.engine import Dataset
+    from optsweep.runner import share_data
+
+    rng = np.random.default_rng(0)
+    big = Dataset(rng.normal(size=(40_000, 8)), rng.integers(0, 2, 40_000))
+    shared = share_data(big, tmp_path)
+    assert isinstance(shared.X_train, np.memmap) and not shared.X_train.flags.writeable
+    np.testing.assert_array_equal(shared.X_train, big.X_train)
+    small = Dataset(np.zeros((10, 2)), np.zeros(10, dtype=int))
+    assert share_data(small, tmp_path) is small  # small data is simply pickled
+
+
+def test_sweep_on_a_csv_file(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    lines = ["a,b,c,kind"] + [f"{x[0]},{x[1]},{x[2]},{'yes' if x[0] + x[1] > 0 else 'no'}" for x in X]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    text = write_sweep(tmp_path, "csv", n_trials=3).read_text()
+    text = text.replace('source = "moons"\nn_samples = 200\nnoise = 0.2', 'source = "d.csv"\nlabel = "kind"')
+    (tmp_path / "csv.toml").write_text(text)
+    run_sweep(load_sweep(tmp_path / "csv.toml"), root=tmp_path / "r", progress=False)
+    res = optsweep.load(tmp_path / "r" / "csv")
+    assert len(res.trials) == 3 and res.meta["data"]["n_features"] == 3
+    assert (res.trials["val_metric"].dropna() > 0.6).any()
