@@ -220,10 +220,14 @@ def test_large_data_reaches_workers_as_a_memory_map(tmp_path):
 def test_sweep_on_a_csv_file(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(120, 3))
-    lines = ["a,b,c,kind"] + [f"{x[0]},{x[1]},{x[2]},{'yes' if x[0] + x[1] > 0 else 'no'}" for x in X]
+    lines = ["a,b,c,kind"] + [
+        f"{x[0]},{x[1]},{x[2]},{'yes' if x[0] + x[1] > 0 else 'no'}" for x in X
+    ]
     (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
     text = write_sweep(tmp_path, "csv", n_trials=3).read_text()
-    text = text.replace('source = "moons"\nn_samples = 200\nnoise = 0.2', 'source = "d.csv"\nlabel = "kind"')
+    text = text.replace(
+        'source = "moons"\nn_samples = 200\nnoise = 0.2', 'source = "d.csv"\nlabel = "kind"'
+    )
     (tmp_path / "csv.toml").write_text(text)
     run_sweep(load_sweep(tmp_path / "csv.toml"), root=tmp_path / "r", progress=False)
     res = optsweep.load(tmp_path / "r" / "csv")
