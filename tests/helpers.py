@@ -61,3 +61,10 @@ def write_sweep(
     )
     p.write_text(textwrap.dedent(body))
     return p
+
+
+def subdir(tmp: Path, name: str) -> Path:
+    """A new folder ``tmp/name``."""
+    d = tmp / name
+    d.mkdir()
+    return d

@@ -20,7 +20,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-from helpers import write_sweep
+from helpers import subdir, write_sweep
 
 import optsweep
 from optsweep.config import load_sweep
@@ -165,7 +165,7 @@ def test_dask_cluster_gives_the_local_tables(tmp_path):
 
     extra = 'deterministic = true\nbatch = 4\npruner = "median"\nwarmup_epochs = 2'
     local = write_sweep(
-        tmp_path / "l" if (tmp_path / "l").mkdir() is None else None,
+        subdir(tmp_path, "l"),
         "dk",
         n_trials=8,
         epochs=10,

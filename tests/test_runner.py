@@ -12,7 +12,7 @@ import time
 import numpy as np
 import optuna
 import pandas as pd
-from helpers import write_sweep
+from helpers import subdir, write_sweep
 
 import optsweep
 from optsweep.config import load_sweep
@@ -115,15 +115,19 @@ def test_resume_after_sigkill_keeps_every_completed_trial(tmp_path):
 
 def _table(tmp_path, n_jobs: int) -> pd.DataFrame:
     extra = 'deterministic = true\nbatch = 3\npruner = "median"\nwarmup_epochs = 2'
-    sweep = load_sweep(
-        write_sweep(tmp_path / f"j{n_jobs}", "det", n_trials=9, n_jobs=n_jobs, study_extra=extra)
-        if (tmp_path / f"j{n_jobs}").mkdir() is None
-        else None
-    )
-    run_sweep(sweep, root=tmp_path / f"j{n_jobs}" / "results", progress=False)
-    t = optsweep.load(tmp_path / f"j{n_jobs}" / "results" / "det").trials
+    d = subdir(tmp_path, f"j{n_jobs}")
+    sweep = load_sweep(write_sweep(d, "det", n_trials=9, n_jobs=n_jobs, study_extra=extra))
+    run_sweep(sweep, root=d / "results", progress=False)
+    t = optsweep.load(d / "results" / "det").trials
+    # worker: host and process id, which differ between runs by design
     return t.drop(
-        columns=["train_seconds", "seconds_per_epoch", "datetime_start", "datetime_complete"]
+        columns=[
+            "train_seconds",
+            "seconds_per_epoch",
+            "datetime_start",
+            "datetime_complete",
+            "worker",
+        ]
     )
 
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import write_sweep
+from helpers import subdir, write_sweep
 
 import optsweep
 from optsweep.config import load_sweep
@@ -38,14 +38,14 @@ def test_sampler_by_name(tmp_path, sampler):
 
 def test_samplers_are_seeded(tmp_path):
     a = _run(
-        tmp_path / "a" if (tmp_path / "a").mkdir() is None else None,
+        subdir(tmp_path, "a"),
         "s",
         n_trials=4,
         epochs=2,
         study_extra='sampler = "random"',
     )
     b = _run(
-        tmp_path / "b" if (tmp_path / "b").mkdir() is None else None,
+        subdir(tmp_path, "b"),
         "s",
         n_trials=4,
         epochs=2,
