@@ -232,7 +232,6 @@ def train_population(
     configs: Sequence[TrainConfig],
     shuffle_seed: int,
     callback: MemberCallback | None = None,
-    eval_rows: int = 4096,
 ) -> list[TrainResult]:
     """Train ``len(configs)`` members at once; one :class:`TrainResult` each.
 
