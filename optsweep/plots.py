@@ -557,13 +557,12 @@ def plot_comparison(studies: Sequence[tuple[str, pd.DataFrame, dict]]) -> Figure
     width = 0.8 / len(opts)
     for i, opt in enumerate(opts):
         g = d[d["optimizer"] == opt].set_index("study").reindex(names)
-        ax.bar(
-            np.arange(len(names)) + (i - (len(opts) - 1) / 2) * width,
-            g["value"],
-            width,
-            color=color(opt),
-            label=opt,
-        )
+        x = np.arange(len(names)) + (i - (len(opts) - 1) / 2) * width
+        bars = ax.bar(x, g["value"], width, color=color(opt), label=opt)
+        ax.bar_label(bars, fmt="%.3g", fontsize=7, padding=2)
+    lo, hi = float(d["value"].min()), float(d["value"].max())
+    span = max(hi - lo, abs(hi) * 0.02, 1e-12)
+    ax.set_ylim(lo - 0.6 * span, hi + 0.35 * span)  # the differences, not the zero, matter
     ax.set_xticks(np.arange(len(names)), names)
     metas = {m["metrics"][0] for _, _, m in studies}
     ax.set_ylabel(
@@ -571,6 +570,6 @@ def plot_comparison(studies: Sequence[tuple[str, pd.DataFrame, dict]]) -> Figure
         if len(metas) == 1
         else "best value of each study's metric"
     )
-    ax.set_title("Best value per optimizer, by study")
-    ax.legend(loc="best")
+    ax.set_title("Best value per optimizer, by study (axis not from zero)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(opts), frameon=False)
     return fig
