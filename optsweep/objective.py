@@ -141,7 +141,6 @@ class TrialOutcome:
     updates: int = 0
     weights: dict[str, np.ndarray] | None = None
     host: str = ""
-    pid: int = 0
 
 
 def _metric_values(sweep: SweepConfig, final: dict, seconds: float) -> tuple[float, ...]:
@@ -163,7 +162,6 @@ def _outcome(task: TrialTask, result: TrainResult, sweep: SweepConfig) -> TrialO
         seconds=result.seconds,
         updates=result.updates,
         host=socket.gethostname(),
-        pid=os.getpid(),
     )
     if result.status == "diverged":
         out.status, out.reason = "fail", result.reason
@@ -181,9 +179,7 @@ def _outcome(task: TrialTask, result: TrainResult, sweep: SweepConfig) -> TrialO
 
 def _failed(task: TrialTask, e: Exception) -> TrialOutcome:
     log.debug("trial %d raised:\n%s", task.number, traceback.format_exc())
-    return TrialOutcome(
-        task.number, "fail", f"{type(e).__name__}: {e}", host=socket.gethostname(), pid=os.getpid()
-    )
+    return TrialOutcome(task.number, "fail", f"{type(e).__name__}: {e}", host=socket.gethostname())
 
 
 def evaluate(

@@ -47,6 +47,7 @@ from typing import Any
 import joblib
 import numpy as np
 import optuna
+import pandas as pd
 from optuna.trial import TrialState
 
 from ._json import clean_json
@@ -121,7 +122,7 @@ def storage_spec(sweep: SweepConfig, root: str | Path = "results") -> str:
     return sweep.execution.storage or str(results_dir(sweep, root) / "study.journal")
 
 
-def open_study(sweep: SweepConfig, spec: str, *, create: bool = True) -> optuna.Study:
+def open_study(sweep: SweepConfig, spec: str) -> optuna.Study:
     """Create or load the sweep's study on storage ``spec``."""
     ex = sweep.execution
     storage = open_storage(spec, ex.heartbeat, ex.grace_period)
@@ -131,8 +132,6 @@ def open_study(sweep: SweepConfig, spec: str, *, create: bool = True) -> optuna.
         sampler=make_sampler(sweep),
         pruner=make_pruner(sweep),
     )
-    if not create:
-        return optuna.load_study(**kwargs)
     study = optuna.create_study(
         directions=list(sweep.study.directions), load_if_exists=True, **kwargs
     )
@@ -162,15 +161,20 @@ def budget_used(study: optuna.Study) -> int:
     return c["COMPLETE"] + c["PRUNED"] + c["FAIL"]
 
 
+def mark_interrupted(study: optuna.Study, trials: list[optuna.trial.FrozenTrial]) -> None:
+    """End running ``trials`` as FAIL with the reason ``interrupted``."""
+    for t in trials:
+        study._storage.set_trial_user_attr(t._trial_id, "reason", INTERRUPTED)
+        study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+
+
 def recover_interrupted(study: optuna.Study) -> int:
     """Mark trials left RUNNING by a dead run FAIL and queue their configurations again.
 
     A queued trial carries ``rerun_of`` (the first trial of that configuration),
     which also gives it the same training seed. Returns the number queued.
     """
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study._storage.set_trial_user_attr(t._trial_id, "reason", INTERRUPTED)
-        study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+    mark_interrupted(study, study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
     trials = study.get_trials(deepcopy=False)
     queued = 0
     for t in trials:
@@ -258,7 +262,9 @@ def write_meta(sweep: SweepConfig, directory: Path, spec: str, data: Dataset) ->
         shutil.copyfile(sweep.path, directory / "sweep.toml")
 
 
-def export_tables(study: optuna.Study, sweep_metrics: tuple[str, ...], directory: Path, fmt: str):
+def export_tables(
+    study: optuna.Study, sweep_metrics: tuple[str, ...], directory: Path, fmt: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rebuild and write the trials and curves tables from the storage."""
     trials = study.get_trials(deepcopy=False)
     tdf = trials_frame(trials, sweep_metrics)
@@ -356,6 +362,8 @@ class _Runner:
         directory: Path,
         spec: str,
         progress: _Progress,
+        shared: bool = False,
+        backend: str = "loky",
     ) -> None:
         self.sweep, self.study, self.data = sweep, study, data
         self.directory, self.spec, self.progress = directory, spec, progress
@@ -365,9 +373,9 @@ class _Runner:
         self.asked: dict[int, optuna.Trial] = {}
         self.ran = 0
         self.stopping = False
-        self.shared = False  # a server storage shared with other workers
-        self.beats = False  # that storage records heartbeats
-        self.backend = "loky"
+        self.shared = shared  # a server storage shared with other workers
+        self.backend = backend  # loky or dask
+        self.beats = False  # the storage records heartbeats (set once they run)
         self.best_weights: dict[str, tuple] = {}  # optimizer -> (value, number, weights)
         self.optimizer_of: dict[int, str] = {}  # trial number -> optimizer, for the above
         self.last_checkpoint = time.monotonic()
@@ -511,16 +519,10 @@ class _Runner:
         shared server storage only the trials this process asked are.
         """
         self.stopping = True
-        ours = set(self.asked)
-        if not is_url(self.spec):
-            ours |= {
-                t.number
-                for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            }
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if t.number in ours:
-                self.study._storage.set_trial_user_attr(t._trial_id, "reason", INTERRUPTED)
-                self.study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        mark_interrupted(
+            self.study, [t for t in running if not self.shared or t.number in self.asked]
+        )
         self.asked.clear()
 
 
@@ -682,8 +684,7 @@ def run_sweep(
             budget = min(budget, grid_size(sweep))
         deadline = math.inf if st.timeout is None else time.monotonic() + st.timeout
         bar = _Progress(study, st.n_trials, progress)
-        r = _Runner(sweep, study, shared_data, directory, spec, bar)
-        r.shared, r.backend = shared_storage, backend
+        r = _Runner(sweep, study, shared_data, directory, spec, bar, shared_storage, backend)
         beats = _Heartbeats(r) if shared_storage else None
         r.beats = beats is not None and bool(beats.interval)
         try:

@@ -37,20 +37,8 @@ def test_sampler_by_name(tmp_path, sampler):
 
 
 def test_samplers_are_seeded(tmp_path):
-    a = _run(
-        subdir(tmp_path, "a"),
-        "s",
-        n_trials=4,
-        epochs=2,
-        study_extra='sampler = "random"',
-    )
-    b = _run(
-        subdir(tmp_path, "b"),
-        "s",
-        n_trials=4,
-        epochs=2,
-        study_extra='sampler = "random"',
-    )
+    extra = 'sampler = "random"'
+    a, b = (_run(subdir(tmp_path, d), "s", n_trials=4, epochs=2, study_extra=extra) for d in "ab")
     assert a["lr"].tolist() == b["lr"].tolist()
     assert a["optimizer"].tolist() == b["optimizer"].tolist()
 
