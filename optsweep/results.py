@@ -11,11 +11,13 @@ A results directory ``results/NAME/`` holds::
     report/            plots and report.md / report.html
 
 Tables are rebuilt from the storage alone (``optsweep export``): each trial
-keeps user attributes ``hparams`` and ``seed`` (set when it is asked),
-``result`` (its per-epoch ``curve``, ``final`` numbers, seconds, updates and
-host, written once when it ends) and ``reason`` (why it failed or was
-pruned). Tables are written atomically (temporary file, then rename) and read
-back without pickle.
+keeps two user attributes, each written once: ``task`` when it is asked (the
+``hparams`` the engine used, its training ``seed`` and the ``worker``), and
+``result`` when it ends, a JSON string (its per-epoch ``curve``, ``final``
+numbers, seconds, updates, host and the ``reason`` it failed or was pruned;
+a string, so that Optuna copies and logs it as one value). A re-run carries
+``rerun_of``, an interrupted trial ``reason``. Tables are written atomically
+(temporary file, then rename) and read back without pickle.
 """
 
 from __future__ import annotations
@@ -76,6 +78,17 @@ def unfinished(t: optuna.trial.FrozenTrial) -> bool:
     )
 
 
+def task_of(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """The trial's ``task`` attribute (hyperparameters, seed, worker), or {}."""
+    return t.user_attrs.get("task", {})
+
+
+def result_of(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """The trial's ``result`` attribute decoded, or {} before it ends."""
+    r = t.user_attrs.get("result")
+    return json.loads(r) if isinstance(r, str) else {}
+
+
 def _num(x: Any) -> float:
     return float("nan") if x is None else float(x)
 
@@ -86,9 +99,8 @@ def trials_frame(
     """One row per trial, from the storage's frozen trials (see module docstring)."""
     rows = []
     for t in trials:
-        ua = t.user_attrs
-        hp = ua.get("hparams", {})
-        res = ua.get("result", {})
+        ua, task, res = t.user_attrs, task_of(t), result_of(t)
+        hp = task.get("hparams", {})
         final = res.get("final", {})
         epochs = int(res.get("epochs_run", 0))
         secs = _num(res.get("train_seconds"))
@@ -103,7 +115,7 @@ def trials_frame(
         for name in HPARAMS:
             row[name] = hp.get(name)
         row.update(
-            seed=ua.get("seed"),
+            seed=task.get("seed"),
             epochs_run=epochs,
             train_loss=_num(final.get("train_loss")),
             train_metric=_num(final.get("train_metric")),
@@ -112,10 +124,12 @@ def trials_frame(
             train_seconds=secs,
             seconds_per_epoch=secs / epochs if epochs else float("nan"),
             updates=res.get("updates"),
-            reason=ua.get("reason") or ("lost (no result)" if unfinished(t) else ""),
+            reason=ua.get("reason")
+            or res.get("reason")
+            or ("lost (no result)" if unfinished(t) else ""),
             rerun_of=ua.get("rerun_of"),
             host=res.get("host", ""),
-            worker=ua.get("worker", ""),
+            worker=task.get("worker", ""),
             datetime_start=t.datetime_start,
             datetime_complete=t.datetime_complete,
         )
@@ -130,7 +144,7 @@ def curves_frame(trials: Iterable[optuna.trial.FrozenTrial]) -> pd.DataFrame:
     """One row per trial and epoch (long format), from the trials' ``curve`` attribute."""
     parts = []
     for t in trials:
-        curve = t.user_attrs.get("result", {}).get("curve")
+        curve = result_of(t).get("curve")
         if not curve or not curve.get("epoch"):
             continue
         d = {c: np.asarray([_num(v) for v in curve.get(c, [])]) for c in HISTORY_COLUMNS}

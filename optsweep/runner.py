@@ -35,6 +35,7 @@ import logging
 import math
 import os
 import shutil
+import signal
 import socket
 import threading
 import time
@@ -311,32 +312,22 @@ class RunSummary:
 class _Progress:
     """A tqdm bar: trials done out of the budget, with states and the best value."""
 
-    def __init__(self, study: optuna.Study, total: int | None, enabled: bool) -> None:
-        self.study = study
+    def __init__(self, name: str, total: int | None, enabled: bool) -> None:
         self.bar = None
         if enabled:
             from tqdm.auto import tqdm
 
-            c = counts(study)
-            self.bar = tqdm(
-                total=total,
-                initial=c["COMPLETE"] + c["PRUNED"] + c["FAIL"],
-                unit="trial",
-                desc=study.study_name,
-                dynamic_ncols=True,
-            )
-            self.refresh()
+            self.bar = tqdm(total=total, unit="trial", desc=name, dynamic_ncols=True)
 
-    def refresh(self, step: int = 0) -> None:
+    def refresh(self, c: dict[str, int], best: float | None) -> None:
+        """Show counts ``c`` (see :func:`counts`) and the best value so far."""
         if self.bar is None:
             return
-        c = counts(self.study)
         post = {"done": c["COMPLETE"], "pruned": c["PRUNED"], "failed": c["FAIL"]}
-        best = best_value(self.study)
         if best is not None:
             post["best"] = f"{best:.4g}"
         self.bar.set_postfix(post, refresh=False)
-        self.bar.update(step)
+        self.bar.update(c["COMPLETE"] + c["PRUNED"] + c["FAIL"] - self.bar.n)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -379,8 +370,21 @@ class _Runner:
         self.best_weights: dict[str, tuple] = {}  # optimizer -> (value, number, weights)
         self.optimizer_of: dict[int, str] = {}  # trial number -> optimizer, for the above
         self.last_checkpoint = time.monotonic()
+        # trials by state: read from a shared storage before each ask (other
+        # workers add to it), kept here otherwise (the run lock makes every
+        # trial of a journal file ours)
+        self.counts = counts(study)
+        self.best = best_value(study)
+        # joblib asks for the next task from its own thread while this one records
+        self.tally_lock = threading.Lock()
+        self.ctrl_c = _CtrlC()
+        self.progress.refresh(self.counts, self.best)
 
     def ask(self) -> TrialTask:
+        with self.ctrl_c.shield():
+            return self._ask()
+
+    def _ask(self) -> TrialTask:
         with warnings.catch_warnings():  # ask-and-tell with heartbeats is on purpose here
             warnings.simplefilter("ignore", UserWarning)
             trial = self.study.ask()
@@ -390,16 +394,16 @@ class _Runner:
             self.study._storage.record_heartbeat(trial._trial_id)
         hp = suggest(trial, self.sweep.search, self.n_train)
         # a re-run (of an interrupted trial, or one Optuna retried after a lost
-        # heartbeat) keeps the seed of the configuration's first trial
-        frozen = self.study._storage.get_trial(trial._trial_id)  # one read for both
+        # heartbeat) keeps the seed of the configuration's first trial; Optuna
+        # read the trial's attributes when it created it
+        frozen = trial._cached_frozen_trial
         retried = frozen.system_attrs.get("failed_trial")
         origin = frozen.user_attrs.get("rerun_of", retried if retried is not None else trial.number)
         seed = trial_seed(self.sweep.study.seed, origin)
-        attrs = {"hparams": clean_json(hp), "seed": seed, "worker": WORKER}
-        if origin != trial.number:
-            attrs["rerun_of"] = origin
-        for k, v in attrs.items():
-            trial.set_user_attr(k, v)
+        # one write when asked, one when told: each write is a storage round trip
+        trial.set_user_attr("task", {"hparams": clean_json(hp), "seed": seed, "worker": WORKER})
+        if origin != trial.number and "rerun_of" not in frozen.user_attrs:
+            trial.set_user_attr("rerun_of", origin)
         self.optimizer_of[trial.number] = hp["optimizer"]
         return TrialTask(trial.number, trial._trial_id, seed, hp, self.order)
 
@@ -417,14 +421,20 @@ class _Runner:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                     optuna.storages.fail_stale_trials(self.study)
-            c = counts(self.study)
-            done = c["COMPLETE"] + c["PRUNED"] + c["FAIL"]
-            free = budget - done - c["RUNNING"]
+            with self.tally_lock:
+                if self.shared:
+                    self.counts = counts(self.study)
+                    running = self.counts["RUNNING"]
+                else:
+                    running = len(self.asked)
+                c = self.counts
+                done = c["COMPLETE"] + c["PRUNED"] + c["FAIL"]
+            free = budget - done - running
             if done >= budget:
                 return 0
             if free > 0:  # queued re-runs (WAITING) are asked first, within this
                 return int(min(free, 1 << 30))
-            others = c["RUNNING"] - len(self.asked)
+            others = running - len(self.asked)
             if not self.shared or others <= 0:
                 return 0
             time.sleep(WAIT_SECONDS)
@@ -447,11 +457,16 @@ class _Runner:
 
     def record(self, out: TrialOutcome, replay: bool = False) -> None:
         """Store an outcome's curve and numbers, save its weights, tell Optuna."""
-        trial = self.asked.pop(out.number)
+        with self.ctrl_c.shield():
+            self._record(out, replay)
+
+    def _record(self, out: TrialOutcome, replay: bool) -> None:
+        trial = self.asked[out.number]
         if replay and out.status == "complete" and self.sweep.study.pruner != "none":
             self._replay_pruning(trial, out)
         epochs = len(out.history.get("epoch", []))
-        # one write per trial: every storage write takes the journal's lock
+        # one write per trial, a JSON string: Optuna copies a trial's attributes
+        # each time it reads it, and a string costs nothing to copy
         result = {
             "curve": out.history,  # already JSON-ready (cleaned by the worker)
             "final": clean_json(out.final),
@@ -459,20 +474,25 @@ class _Runner:
             "epochs_run": epochs,
             "updates": out.updates,
             "host": out.host,
+            "reason": out.reason,
         }
-        trial.set_user_attr("result", result)
-        if out.reason:
-            trial.set_user_attr("reason", out.reason)
+        trial.set_user_attr("result", json.dumps(result, separators=(",", ":")))
         if out.status == "complete":
             self._keep_if_best(trial, out)
             self.study.tell(trial, list(out.values))
+            v, sign = out.values[0], self._sign()
+            if self.best is None or sign * v > sign * self.best:
+                self.best = v
         elif out.status == "pruned":
             self.study.tell(trial, state=TrialState.PRUNED)
         else:
             log.info("trial %d failed: %s", out.number, out.reason)
             self.study.tell(trial, state=TrialState.FAIL)
+        with self.tally_lock:  # one step: counted as done and no longer running
+            self.counts[{"complete": "COMPLETE", "pruned": "PRUNED"}.get(out.status, "FAIL")] += 1
+            del self.asked[out.number]
         self.ran += 1
-        self.progress.refresh(1)
+        self.progress.refresh(self.counts, self.best)
         if time.monotonic() - self.last_checkpoint > CHECKPOINT_SECONDS:
             self.save_best_weights()
             export_tables(
@@ -480,13 +500,17 @@ class _Runner:
             )
             self.last_checkpoint = time.monotonic()
 
+    def _sign(self) -> float:
+        """+1 if the first objective is maximised, -1 if minimised."""
+        return 1.0 if self.study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1.0
+
     def _keep_if_best(self, trial: optuna.Trial, out: TrialOutcome) -> None:
         """Hold the weights of this run's best trial of each optimizer (they are
         written at the end and at checkpoints, not once per trial)."""
         if out.weights is None:
             return
         opt = self.optimizer_of.pop(out.number)
-        sign = 1.0 if self.study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1.0
+        sign = self._sign()
         held = self.best_weights.get(opt)
         if held is None or sign * out.values[0] > sign * held[0]:
             self.best_weights[opt] = (out.values[0], out.number, out.weights)
@@ -562,6 +586,49 @@ def _backend(sweep: SweepConfig) -> Iterator[str]:
         yield "dask"
     finally:
         client.close()
+
+
+class _CtrlC:
+    """Ctrl-C during a run, raised as KeyboardInterrupt in the main thread,
+    but never inside a storage write (see :meth:`shield`): Optuna's journal
+    lock, interrupted half-way, can be left held or released twice."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.pending = False
+        self.previous: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.depth:
+            self.pending = True
+        else:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signals reach the main thread only
+            return
+        self.previous = signal.signal(signal.SIGINT, self._handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, self.previous)
+
+    @contextlib.contextmanager
+    def shield(self) -> Iterator[None]:
+        """Hold a Ctrl-C arriving in the block until its end (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+            if not self.depth and self.pending:
+                self.pending = False
+                raise KeyboardInterrupt
 
 
 class _Heartbeats:
@@ -683,15 +750,16 @@ def run_sweep(
         if st.sampler == "grid":
             budget = min(budget, grid_size(sweep))
         deadline = math.inf if st.timeout is None else time.monotonic() + st.timeout
-        bar = _Progress(study, st.n_trials, progress)
+        bar = _Progress(study.study_name, st.n_trials, progress)
         r = _Runner(sweep, study, shared_data, directory, spec, bar, shared_storage, backend)
         beats = _Heartbeats(r) if shared_storage else None
         r.beats = beats is not None and bool(beats.interval)
         try:
-            if st.deterministic:
-                _run_deterministic(r, n_jobs, budget, deadline)
-            else:
-                _run_throughput(r, n_jobs, budget, deadline)
+            with r.ctrl_c.installed():
+                if st.deterministic:
+                    _run_deterministic(r, n_jobs, budget, deadline)
+                else:
+                    _run_throughput(r, n_jobs, budget, deadline)
         except KeyboardInterrupt:
             summary.interrupted = True
             r.interrupt()

@@ -24,6 +24,7 @@ from helpers import subdir, write_sweep
 
 import optsweep
 from optsweep.config import load_sweep
+from optsweep.results import task_of
 from optsweep.runner import run_sweep
 from optsweep.status import export, status_text
 
@@ -105,7 +106,7 @@ def test_a_killed_worker_s_trial_is_retried_and_the_budget_met(tmp_path):
         mine = [
             t
             for t in trials
-            if t.state.name == "RUNNING" and t.user_attrs.get("worker", "").endswith(f":{a.pid}")
+            if t.state.name == "RUNNING" and task_of(t).get("worker", "").endswith(f":{a.pid}")
         ]
         if done and mine:
             victim = mine[0].number
