@@ -248,6 +248,12 @@ def _quiet_ctrl_c() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def ready() -> int:
+    """A no-op job: unpickling it imports this module in a worker process
+    (:func:`optsweep.runner.run_sweep` starts the pool with it while it sets up)."""
+    return os.getpid()
+
+
 def run_task(task: TrialTask, data: Dataset, sweep: SweepConfig, spec: str | None) -> TrialOutcome:
     """A worker's job: train one trial, reporting to the storage when pruning.
 

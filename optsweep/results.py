@@ -3,6 +3,7 @@
 A results directory ``results/NAME/`` holds::
 
     study.journal      the Optuna study (default storage; the source of truth)
+    study.journal.flock  its writers' lock (an flock; safe to delete between runs)
     meta.json          study name, storage, metrics and directions, data summary
     sweep.toml         a copy of the sweep file
     trials.parquet     one row per trial     (or trials.csv without pyarrow)

@@ -62,6 +62,7 @@ from .objective import (
     load_dataset,
     model_config,
     order_seed,
+    ready,
     run_population,
     run_task,
     trial_seed,
@@ -661,6 +662,36 @@ class _Heartbeats:
             self.thread.join()
 
 
+class _PoolStart:
+    """Worker processes started in the background (about a quarter of a
+    second) while the main process opens the study; the run's own
+    ``joblib.Parallel`` then reuses them. :meth:`wait` until they are up:
+    a started job must not be dropped, or joblib stops the pool."""
+
+    def __init__(self, n_jobs: int, backend: str) -> None:
+        self.started = None
+        if backend == "loky" and n_jobs > 1:
+            self.started = _parallel(n_jobs, backend, return_as="generator_unordered")(
+                joblib.delayed(ready)() for _ in range(n_jobs)
+            )
+
+    @property
+    def pending(self) -> bool:
+        return self.started is not None
+
+    def wait(self) -> None:
+        if self.started is not None:
+            for _ in self.started:
+                pass
+            self.started = None
+
+    def __enter__(self) -> _PoolStart:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wait()
+
+
 def _run_throughput(r: _Runner, n_jobs: int, budget: float, deadline: float) -> None:
     spec = r.spec
     sweep, data = r.sweep, r.data
@@ -735,7 +766,7 @@ def run_sweep(
     # a journal file belongs to one run at a time; a server storage is shared
     # by workers on many hosts, whose lost trials the heartbeats find
     lock = contextlib.nullcontext() if shared_storage else run_lock(directory)
-    with lock, _backend(sweep) as backend:
+    with lock, _backend(sweep) as backend, _PoolStart(n_jobs, backend) as pool:
         if not shared_storage:
             clear_stale_journal_lock(spec)
         study = open_study(sweep, spec)
@@ -756,6 +787,11 @@ def run_sweep(
         r.beats = beats is not None and bool(beats.interval)
         try:
             with r.ctrl_c.installed():
+                if pool.pending and not st.deterministic and sweep.execution.vectorize == 1:
+                    # the main process trains a first trial while the workers start
+                    if r.want_more(budget, deadline):
+                        r.record(run_task(r.ask(), shared_data, sweep, spec))
+                pool.wait()
                 if st.deterministic:
                     _run_deterministic(r, n_jobs, budget, deadline)
                 else:

@@ -1,15 +1,18 @@
 """Optuna storages from a sweep's ``storage`` string.
 
 - a path (the default is ``results/NAME/study.journal``): Optuna's journal
-  storage on a file (``JournalFileBackend``), process-safe through its lock
-  file, the documented choice for several processes on one machine (SQLite
-  locks under parallel writers); ``optuna-dashboard PATH`` opens it as is;
+  storage on a file (``JournalFileBackend``), the documented choice for
+  several processes on one machine (SQLite locks under parallel writers);
+  ``optuna-dashboard PATH`` opens it as is. Its writers take an ``flock``
+  (:class:`FlockLock`) instead of Optuna's default symlink lock;
 - a URL (``sqlite:///...``, ``postgresql+psycopg://...``): Optuna's
   relational storage, shared by hosts, with heartbeats when asked.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import time
 import warnings
 from pathlib import Path
@@ -21,6 +24,38 @@ from optuna.storages.journal import JournalFileBackend
 
 #: Seconds between heartbeats of running trials on a server storage.
 DEFAULT_HEARTBEAT = 10
+
+
+class FlockLock:
+    """The journal file's writer lock as an ``flock`` on ``PATH.flock``.
+
+    Optuna's default lock (a symbolic link) is polled by waiters with sleeps
+    that double from 1 ms, so under contention (workers reporting for
+    pruning while the main process asks and tells) a 0.3 ms write costs its
+    waiters several milliseconds; an ``flock`` waiter wakes as soon as the
+    holder releases it, and the kernel releases the lock of a killed process,
+    so it never goes stale. Local file systems only (for NFS, use a server
+    storage).
+    """
+
+    def __init__(self, journal: str) -> None:
+        self.path = journal + ".flock"
+        self.fd: int | None = None
+
+    def acquire(self) -> bool:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)  # closing also drops the lock, if it was taken
+            raise
+        self.fd = fd
+        return True
+
+    def release(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            os.close(fd)  # drops the lock
 
 
 def is_url(spec: str) -> bool:
@@ -57,4 +92,4 @@ def open_storage(
                     raise
                 time.sleep(0.2 * (attempt + 1))
     Path(spec).parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(spec)))
+    return JournalStorage(JournalFileBackend(str(spec), lock_obj=FlockLock(str(spec))))

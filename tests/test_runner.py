@@ -3,6 +3,7 @@ mode, failures recorded, tables rebuilt from the storage."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import socket
@@ -13,6 +14,7 @@ import time
 import numpy as np
 import optuna
 import pandas as pd
+import pytest
 from helpers import subdir, write_sweep
 
 import optsweep
@@ -21,6 +23,7 @@ from optsweep.objective import trial_seed
 from optsweep.results import load_weights, result_of
 from optsweep.runner import counts, run_sweep
 from optsweep.status import export, status_text
+from optsweep.storage import FlockLock
 
 
 def test_parallel_sweep_runs_exactly_the_budget(tmp_path):
@@ -238,3 +241,29 @@ def test_sweep_on_a_csv_file(tmp_path):
     res = optsweep.load(tmp_path / "r" / "csv")
     assert len(res.trials) == 3 and res.meta["data"]["n_features"] == 3
     assert (res.trials["val_metric"].dropna() > 0.6).any()
+
+
+def test_journal_lock_excludes_and_dies_with_its_holder(tmp_path):
+    """The journal's flock: a second writer waits while a process holds it,
+    and takes it as soon as that process is killed (no stale lock left)."""
+    journal = str(tmp_path / "study.journal")
+    code = (
+        "import sys, time; from optsweep.storage import FlockLock; "
+        f"FlockLock({journal!r}).acquire(); print('held', flush=True); time.sleep(60)"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        lock = FlockLock(journal)
+        fd = os.open(lock.path, os.O_RDWR)
+        with pytest.raises(BlockingIOError):  # held by the other process
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.close(fd)
+    finally:
+        holder.kill()
+        holder.wait()
+    t = time.monotonic()
+    assert lock.acquire()
+    assert time.monotonic() - t < 1.0
+    lock.release()
+    assert lock.fd is None
