@@ -669,15 +669,27 @@ class _PoolStart:
     a started job must not be dropped, or joblib stops the pool."""
 
     def __init__(self, n_jobs: int, backend: str) -> None:
+        self.n_jobs = n_jobs
         self.started = None
         if backend == "loky" and n_jobs > 1:
-            self.started = _parallel(n_jobs, backend, return_as="generator_unordered")(
-                joblib.delayed(ready)() for _ in range(n_jobs)
-            )
+            self.parallel = _parallel(n_jobs, backend, return_as="generator_unordered")
+            # the workers start with Ctrl-C ignored (kept across exec), so that
+            # one pressed while they import does not print their tracebacks;
+            # the main process handles it (see _CtrlC)
+            main = threading.current_thread() is threading.main_thread()
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+            try:
+                self.started = self.parallel(joblib.delayed(ready)() for _ in range(n_jobs))
+            finally:
+                if main:
+                    signal.signal(signal.SIGINT, previous)
 
     @property
     def pending(self) -> bool:
-        return self.started is not None
+        """Whether the workers are still starting."""
+        if self.started is None:
+            return False
+        return self.parallel.n_completed_tasks < self.n_jobs
 
     def wait(self) -> None:
         if self.started is not None:
@@ -787,9 +799,9 @@ def run_sweep(
         r.beats = beats is not None and bool(beats.interval)
         try:
             with r.ctrl_c.installed():
-                if pool.pending and not st.deterministic and sweep.execution.vectorize == 1:
-                    # the main process trains a first trial while the workers start
-                    if r.want_more(budget, deadline):
+                if not st.deterministic and sweep.execution.vectorize == 1:
+                    # the main process trains trials while the workers start
+                    while pool.pending and r.want_more(budget, deadline):
                         r.record(run_task(r.ask(), shared_data, sweep, spec))
                 pool.wait()
                 if st.deterministic:
