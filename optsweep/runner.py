@@ -87,7 +87,7 @@ log = logging.getLogger(__name__)
 #: The optsweep process that asks and tells, recorded with each trial.
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 #: How often a worker whose budget is taken by others' running trials looks again.
-WAIT_SECONDS = 1.0
+WAIT_SECONDS = 0.2
 #: Arrays above this size are shared with workers through a memory map.
 MEMMAP_BYTES = 1 << 20
 CHECKPOINT_SECONDS = 30.0

@@ -129,7 +129,7 @@ class RMSprop(Optimizer):
         w, tmp = st
         c = math.sqrt(1 - self.beta)
         w *= self.beta
-        np.multiply(g, g, out=tmp)
+        np.square(g, out=tmp)
         w += tmp
         np.sqrt(w, out=tmp)
         tmp += self.eps / c
@@ -170,7 +170,7 @@ class Adam(Optimizer):
         u *= b1
         u += g
         w *= b2
-        np.multiply(g, g, out=tmp)
+        np.square(g, out=tmp)
         w += tmp
         c = math.sqrt((1 - b2) / (1 - b2**t))
         np.sqrt(w, out=tmp)

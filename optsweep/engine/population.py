@@ -142,7 +142,7 @@ class _Stack:
         u *= b1
         u += g
         w *= b2
-        np.multiply(g, g, out=tmp)
+        np.square(g, out=tmp)
         w += tmp
         np.sqrt(w, out=tmp)
         tmp *= m
