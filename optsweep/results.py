@@ -143,17 +143,15 @@ def trials_frame(
 
 def curves_frame(trials: Iterable[optuna.trial.FrozenTrial]) -> pd.DataFrame:
     """One row per trial and epoch (long format), from the trials' ``curve`` attribute."""
-    parts = []
+    cols: dict[str, list[np.ndarray]] = {c: [] for c in CURVE_COLUMNS}
     for t in trials:
         curve = result_of(t).get("curve")
         if not curve or not curve.get("epoch"):
             continue
-        d = {c: np.asarray([_num(v) for v in curve.get(c, [])]) for c in HISTORY_COLUMNS}
-        d["trial"] = np.full(len(d["epoch"]), t.number)
-        parts.append(pd.DataFrame(d, columns=list(CURVE_COLUMNS)))
-    if not parts:
-        return _typed(pd.DataFrame({c: [] for c in CURVE_COLUMNS}))
-    return _typed(pd.concat(parts, ignore_index=True))
+        cols["trial"].append(np.full(len(curve["epoch"]), t.number))
+        for c in HISTORY_COLUMNS:  # None (a missing value in JSON) becomes NaN
+            cols[c].append(np.array(curve[c], dtype=np.float64))
+    return _typed(pd.DataFrame({c: np.concatenate(v) if v else [] for c, v in cols.items()}))
 
 
 def _typed(df: pd.DataFrame) -> pd.DataFrame:
