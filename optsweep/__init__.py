@@ -8,21 +8,26 @@ every epoch in pandas tables::
     res = optsweep.load("results/quickstart")
     res.trials, res.curves
 
-Names that need pandas or Optuna are imported on first use, so that worker
-processes, which only train, start quickly.
+Names that need NumPy, pandas or Optuna are imported on first use, so that
+the command line answers at once and worker processes, which only train,
+start quickly.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .config import SweepConfig, load_sweep
 from .errors import ConfigError, OptsweepError
+
+if TYPE_CHECKING:
+    from .config import SweepConfig
 
 __version__ = "0.1.0"
 
 _LAZY = {
+    "SweepConfig": "config",
+    "load_sweep": "config",
     "load": "results",
     "load_weights": "results",
     "Results": "results",
@@ -38,6 +43,7 @@ def __getattr__(name: str) -> Any:
 def run_sweep(sweep: str | SweepConfig, **kwargs: Any):
     """Run (or resume) a sweep from a path or a :class:`SweepConfig`; see
     :func:`optsweep.runner.run_sweep`."""
+    from .config import SweepConfig, load_sweep
     from .runner import run_sweep as _run
 
     return _run(load_sweep(sweep) if not isinstance(sweep, SweepConfig) else sweep, **kwargs)

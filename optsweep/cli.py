@@ -210,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     except OptsweepError as e:
         print(f"optsweep: error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # before a sweep starts, or while a report is drawn
+        print("optsweep: interrupted", file=sys.stderr)
+        return 130
 
 
 def _cmd_run(args) -> int:

@@ -607,8 +607,11 @@ class _CtrlC:
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield  # signals reach the main thread only
+        main = threading.current_thread() is threading.main_thread()
+        if not main or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            # signals reach the main thread only; an ignored Ctrl-C (nohup,
+            # a background job) stays ignored, as Python itself does
+            yield
             return
         self.previous = signal.signal(signal.SIGINT, self._handler)
         try:

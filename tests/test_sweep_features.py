@@ -129,6 +129,30 @@ def test_ctrl_c_keeps_finished_trials_and_marks_running_ones(tmp_path):
     assert 0 < len(t) < 200
 
 
+@pytest.mark.parametrize("delay", [0.25, 0.6])
+def test_early_ctrl_c_exits_130_without_a_traceback(tmp_path, delay):
+    """Ctrl-C while the command imports, opens the study or starts its workers."""
+    path = write_sweep(tmp_path, "early", n_trials=200, epochs=200, n_jobs=2)
+    cmd = [
+        sys.executable,
+        "-m",
+        "optsweep",
+        "run",
+        str(path),
+        "--results-root",
+        str(tmp_path),
+        "-q",
+    ]
+    proc = subprocess.Popen(
+        cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(delay)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize(
     "name", ["quickstart", "optimizers_moons", "batch_size", "lr_decay", "digits"]
 )
