@@ -22,6 +22,8 @@ import time
 import uuid
 from pathlib import Path
 
+import optuna
+
 import optsweep
 from optsweep.config import load_sweep
 from optsweep.runner import run_sweep
@@ -77,6 +79,27 @@ def overhead(path: Path, root: Path, storage: str) -> tuple[float, int]:
     return (wall - float(tr["train_seconds"].sum())) / len(tr), len(tr)
 
 
+def optuna_alone(trials: int) -> float:
+    """Seconds a trial for Optuna alone on the PostgreSQL storage: ask, the
+    quickstart's four parameters (random sampler), tell; no attributes, no
+    heartbeats, no training. The floor for any framework built on it."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name=f"b{uuid.uuid4().hex[:8]}",
+        storage=optuna.storages.RDBStorage(PG),
+        sampler=optuna.samplers.RandomSampler(seed=0),
+    )
+    t = time.perf_counter()
+    for k in range(trials):
+        trial = study.ask()
+        trial.suggest_categorical("optimizer", ["gd", "momentum", "rmsprop", "adam"])
+        trial.suggest_int("log2_batch_size", 3, 8)
+        trial.suggest_float("lr", 1e-4, 0.3, log=True)
+        trial.suggest_float("one_minus_beta1", 0.01, 0.2, log=True)
+        study.tell(trial, k / trials)
+    return (time.perf_counter() - t) / trials
+
+
 def main() -> None:
     if not PG:
         sys.exit("set OPTSWEEP_TEST_POSTGRES_URL to a PostgreSQL URL (see .ci/run)")
@@ -98,6 +121,11 @@ def main() -> None:
         print(
             f"  an average quickstart trial trains {trial * 1e3:.0f} ms: the PostgreSQL storage"
             f" costs {pg / trial:.0%} of it (target < 10%)"
+        )
+        alone = optuna_alone(100)
+        print(
+            f"  Optuna alone on this server (ask, four parameters, tell): {alone * 1e3:.1f} ms"
+            f" a trial, {alone / trial:.0%} of a quickstart trial"
         )
 
 

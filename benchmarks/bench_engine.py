@@ -8,7 +8,9 @@
    floor (forward and backward matmul FLOPs, no data gradient for the input
    layer, divided by a 2048^3 float32 matmul's rate measured here), and
    against PyTorch (CPU, one thread) and scikit-learn's MLPClassifier
-   (float64) when they are installed.
+   (float64) when they are installed. Also a lower bound for any NumPy
+   epoch here: the epoch's matrix products alone (each in the faster of the
+   two weight layouts, caches warm) plus Adam's update alone.
 
 Run: python benchmarks/bench_engine.py [--quick]
 """
@@ -16,6 +18,7 @@ Run: python benchmarks/bench_engine.py [--quick]
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 import warnings
@@ -34,6 +37,7 @@ from optsweep.engine import (
     fit,
     load_data,
     make_moons,
+    make_optimizer,
     prepare,
 )
 
@@ -84,6 +88,38 @@ def matmul_rate() -> float:
     return 2 * 2048**3 / t
 
 
+def t_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> float:
+    """Seconds for one ``a @ b`` into ``out`` (best of five runs of 50)."""
+    return best_of(lambda: [np.matmul(a, b, out=out) for _ in range(50)], 5) / 50
+
+
+def numpy_lower_bound(n: int, sizes: list[int], batch: int) -> tuple[float, float]:
+    """Seconds an epoch for (the matrix products alone, Adam's update alone)."""
+    rng = np.random.default_rng(0)
+    f32 = np.float32
+    per_batch = 0.0
+    for l in range(len(sizes) - 1):
+        m, k = sizes[l] + 1, sizes[l + 1]  # [A | 1] and the layer's units
+        A = rng.standard_normal((batch, m)).astype(f32)
+        dZ = rng.standard_normal((batch, k)).astype(f32)
+        W = rng.standard_normal((k, m)).astype(f32)  # the engine's layout
+        WT = np.ascontiguousarray(W.T)  # the other one
+        Z, dW, dWT = np.empty((batch, k), f32), np.empty((k, m), f32), np.empty((m, k), f32)
+        dA = np.empty((batch, m - 1), f32)
+
+        per_batch += min(t_matmul(A, W.T, Z), t_matmul(A, WT, Z))  # forward
+        per_batch += min(t_matmul(dZ.T, A, dW), t_matmul(A.T, dZ, dWT))  # weight gradient
+        if l > 0:  # data gradient, none for the input layer
+            per_batch += min(t_matmul(dZ, W[:, :-1], dA), t_matmul(dZ, WT[:-1].T, dA))
+    n_params = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
+    theta = np.zeros(n_params, f32)
+    grad = rng.standard_normal(n_params).astype(f32)
+    adam = make_optimizer("adam")
+    step = best_of(lambda: [adam.step(theta, grad, 1e-3) for _ in range(50)], 5) / 50
+    batches = -(-n // batch)
+    return per_batch * batches, step * batches
+
+
 def large_network(epochs: int) -> None:
     rng = np.random.default_rng(0)
     n, sizes, batch = 60000, [784, 256, 128, 10], 128
@@ -100,6 +136,12 @@ def large_network(epochs: int) -> None:
         f"  matmul rate {rate / 1e9:.0f} GFLOP/s (2048^3 float32);"
         f" {flops / 1e9:.1f} GFLOP an epoch;"
         f" floor {floor:.3f} s/epoch"
+    )
+
+    mm, adam = numpy_lower_bound(n, sizes, batch)
+    print(
+        f"  lower bound for NumPy here: the matrix products alone {mm:.3f} s ({mm / floor:.2f}x)"
+        f" + Adam's update alone {adam:.3f} s = {mm + adam:.3f} s ({(mm + adam) / floor:.2f}x)"
     )
 
     cfg = TrainConfig(optimizer="adam", lr=1e-3, batch_size=batch, epochs=epochs + 1)

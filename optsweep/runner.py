@@ -591,8 +591,10 @@ def _backend(sweep: SweepConfig) -> Iterator[str]:
 
 class _CtrlC:
     """Ctrl-C during a run, raised as KeyboardInterrupt in the main thread,
-    but never inside a storage write (see :meth:`shield`): Optuna's journal
-    lock, interrupted half-way, can be left held or released twice."""
+    but never inside an ask or a tell (see :meth:`shield`): a storage
+    operation cut half-way (Optuna's journal write without its bookkeeping,
+    a database transaction) would leave the study out of step with what was
+    written, just when the interrupted trials are to be marked."""
 
     def __init__(self) -> None:
         self.depth = 0
