@@ -121,6 +121,9 @@ class TrialTask:
     seed: int
     hparams: dict[str, Any]
     shuffle_seed: int | None = None
+    #: the run that asked it: a process keeps its connection to the study for
+    #: one run only (a later run may find a new storage under the same name)
+    run: str = ""
 
 
 @dataclass
@@ -285,9 +288,10 @@ def _pruning_reporter(task: TrialTask, sweep: SweepConfig, spec: str) -> Reporte
     from .samplers import make_pruner
     from .storage import open_storage
 
-    key = (spec, sweep.name)
+    key = (spec, sweep.name, task.run)
     study = _STUDIES.get(key)
     if study is None:
+        _STUDIES.clear()  # an earlier run's: its storage may be gone or replaced
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = _STUDIES[key] = optuna.load_study(
             study_name=sweep.name, storage=open_storage(spec), pruner=make_pruner(sweep)

@@ -39,6 +39,7 @@ import signal
 import socket
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -379,6 +380,7 @@ class _Runner:
         # joblib asks for the next task from its own thread while this one records
         self.tally_lock = threading.Lock()
         self.ctrl_c = _CtrlC()
+        self.run_id = uuid.uuid4().hex
         self.progress.refresh(self.counts, self.best)
 
     def ask(self) -> TrialTask:
@@ -406,7 +408,7 @@ class _Runner:
         if origin != trial.number and "rerun_of" not in frozen.user_attrs:
             trial.set_user_attr("rerun_of", origin)
         self.optimizer_of[trial.number] = hp["optimizer"]
-        return TrialTask(trial.number, trial._trial_id, seed, hp, self.order)
+        return TrialTask(trial.number, trial._trial_id, seed, hp, self.order, self.run_id)
 
     def want_more(self, budget: float, deadline: float) -> int:
         """How many trials to ask now (0: stop asking).

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -267,3 +268,22 @@ def test_journal_lock_excludes_and_dies_with_its_holder(tmp_path):
     assert time.monotonic() - t < 1.0
     lock.release()
     assert lock.fd is None
+
+
+def test_a_new_run_in_the_same_session_starts_from_its_own_storage(tmp_path):
+    """Running a sweep, deleting its results and running it again in one Python
+    session (a notebook) gives the same trials: nothing of the first run's
+    storage is kept for pruning reports (which once landed on old trials)."""
+    path = write_sweep(
+        tmp_path, "again", n_trials=8, epochs=40, study_extra='pruner = "median"\nwarmup_epochs = 5'
+    )
+    sweep = load_sweep(path)
+    root = tmp_path / "results"
+    run_sweep(sweep, root=root, progress=False)
+    first = optsweep.load(root / "again").trials
+    shutil.rmtree(root / "again")
+    run_sweep(sweep, root=root, progress=False)
+    second = optsweep.load(root / "again").trials
+    cols = ["number", "state", "epochs_run", "value"]
+    assert (first["state"] == "PRUNED").any()  # the reports matter here
+    pd.testing.assert_frame_equal(first[cols], second[cols])
