@@ -19,7 +19,7 @@ hyperparameters"):
   ``one_minus_<name>``), since ``beta`` from 0.9 to 0.999 averages over 10 to
   1000 steps: the sensitive end is near 1.
 
-The trial's user attribute ``hparams`` records the values the engine used.
+The trial's user attribute ``task`` records, as ``hparams``, the values the engine used.
 """
 
 from __future__ import annotations
