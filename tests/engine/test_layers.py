@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from optsweep.engine import ACTIVATIONS, HEADS, Network
+from optsweep.engine.layers import softplus
 from optsweep.engine.network import augment
 
 
@@ -81,3 +82,19 @@ def test_sigmoid_loss_is_finite_when_saturated():
     z = np.array([[800.0], [-800.0]])
     Y = np.array([[0.0], [1.0]])
     assert h.loss(z, Y) == pytest.approx(800.0)
+
+
+def test_softplus_equals_numpys_logaddexp():
+    """The fast form gives NumPy's logaddexp(0, z) to rounding, infinities and NaN too."""
+    rng = np.random.default_rng(0)
+    z = np.concatenate(
+        [
+            rng.standard_normal(1000) * 30,
+            [0.0, -0.0, 1e-300, 800.0, -800.0, np.inf, -np.inf, np.nan],
+        ]
+    )
+    for dtype, rtol in ((np.float64, 1e-15), (np.float32, 1e-6)):
+        x = z.astype(dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.testing.assert_allclose(softplus(x), np.logaddexp(dtype(0), x), rtol=rtol, atol=0)
+        assert softplus(x).dtype == dtype
