@@ -160,7 +160,10 @@ def _outcome(task: TrialTask, result: TrainResult, sweep: SweepConfig) -> TrialO
         number=task.number,
         status="complete",
         # JSON-ready here, in the worker: NaN and inf become None
-        history={k: clean_json(v.tolist()) for k, v in result.history.items()},
+        history={
+            k: clean_json(v.tolist()) if v.dtype.kind == "f" else v.tolist()
+            for k, v in result.history.items()
+        },
         final=result.final,
         seconds=result.seconds,
         updates=result.updates,
