@@ -315,21 +315,32 @@ class _Progress:
     """A tqdm bar: trials done out of the budget, with states and the best value."""
 
     def __init__(self, name: str, total: int | None, enabled: bool) -> None:
+        self.name, self.total, self.enabled = name, total, enabled
         self.bar = None
-        if enabled:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, unit="trial", desc=name, dynamic_ncols=True)
 
     def refresh(self, c: dict[str, int], best: float | None) -> None:
         """Show counts ``c`` (see :func:`counts`) and the best value so far."""
-        if self.bar is None:
+        if not self.enabled:
             return
+        done = c["COMPLETE"] + c["PRUNED"] + c["FAIL"]
         post = {"done": c["COMPLETE"], "pruned": c["PRUNED"], "failed": c["FAIL"]}
         if best is not None:
             post["best"] = f"{best:.4g}"
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            # a resumed study's earlier trials show, but do not count in the rate
+            self.bar = tqdm(
+                total=self.total,
+                initial=done,
+                unit="trial",
+                desc=self.name,
+                dynamic_ncols=True,
+                postfix=", ".join(f"{k}={v}" for k, v in post.items()),  # in this order
+            )
+            return
         self.bar.set_postfix(post, refresh=False)
-        self.bar.update(c["COMPLETE"] + c["PRUNED"] + c["FAIL"] - self.bar.n)
+        self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
         if self.bar is not None:
