@@ -287,3 +287,23 @@ def test_a_new_run_in_the_same_session_starts_from_its_own_storage(tmp_path):
     cols = ["number", "state", "epochs_run", "value"]
     assert (first["state"] == "PRUNED").any()  # the reports matter here
     pd.testing.assert_frame_equal(first[cols], second[cols])
+
+
+def test_progress_bar_counts_a_resumed_study_from_its_earlier_trials(tmp_path):
+    path = write_sweep(tmp_path, "bar", n_trials=3)
+    root = str(tmp_path / "results")
+    cmd = [
+        sys.executable,
+        "-m",
+        "optsweep",
+        "run",
+        str(path),
+        "--results-root",
+        root,
+        "--no-report",
+    ]
+    subprocess.run(cmd, check=True, capture_output=True)
+    out = subprocess.run([*cmd, "--trials", "5"], check=True, capture_output=True, text=True)
+    frames = [f for f in out.stderr.replace("\r", "\n").splitlines() if f.startswith("bar:")]
+    assert "3/5" in frames[0] and "done=" in frames[0]  # opens at the earlier trials' count
+    assert "5/5" in frames[-1]
