@@ -722,20 +722,41 @@ class _PoolStart:
         self.wait()
 
 
-def _run_throughput(r: _Runner, n_jobs: int, budget: float, deadline: float) -> None:
+def _while_workers_start(
+    r: _Runner, pool: _PoolStart, budget: float, deadline: float
+) -> list[TrialTask]:
+    """Use the main process while the workers start: train trials one by one,
+    or, vectorized, ask the first population's trials (returned)."""
+    K = r.sweep.execution.vectorize
+    asked: list[TrialTask] = []
+    while pool.pending and len(asked) < K and r.want_more(budget, deadline):
+        if K == 1:
+            r.record(run_task(r.ask(), r.data, r.sweep, r.spec))
+        else:
+            asked.append(r.ask())
+    return asked
+
+
+def _run_throughput(
+    r: _Runner, n_jobs: int, budget: float, deadline: float, asked: list[TrialTask]
+) -> None:
+    """Trials as the workers free up; vectorized, ``K`` at a time, starting
+    with those ``asked`` already."""
     spec = r.spec
     sweep, data = r.sweep, r.data
     K = sweep.execution.vectorize
 
     def tasks():
-        while n := r.want_more(budget, deadline):
+        first = asked
+        while (n := r.want_more(budget, deadline)) or first:
             if K == 1:
                 yield joblib.delayed(run_task)(r.ask(), data, sweep, spec)
                 continue
             # vectorized: K trials asked at once (TPE's constant liar spreads
             # them), trained as one population per batch size
-            asked = [r.ask() for _ in range(min(K, n))]
-            for group in r.groups(asked):
+            group_asked = first + [r.ask() for _ in range(min(K - len(first), n))]
+            first = []
+            for group in r.groups(group_asked):
                 yield joblib.delayed(run_population)(group, data, sweep, spec)
 
     # one trial queued per worker beyond the running ones: a worker never waits
@@ -817,15 +838,13 @@ def run_sweep(
         r.beats = beats is not None and bool(beats.interval)
         try:
             with r.ctrl_c.installed():
-                if not st.deterministic and sweep.execution.vectorize == 1:
-                    # the main process trains trials while the workers start
-                    while pool.pending and r.want_more(budget, deadline):
-                        r.record(run_task(r.ask(), shared_data, sweep, spec))
-                pool.wait()
                 if st.deterministic:
+                    pool.wait()
                     _run_deterministic(r, n_jobs, budget, deadline)
                 else:
-                    _run_throughput(r, n_jobs, budget, deadline)
+                    asked = _while_workers_start(r, pool, budget, deadline)
+                    pool.wait()
+                    _run_throughput(r, n_jobs, budget, deadline, asked)
         except KeyboardInterrupt:
             summary.interrupted = True
             r.interrupt()
