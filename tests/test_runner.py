@@ -70,7 +70,10 @@ def _finished(journal) -> int:
     storage = optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(journal))
     )
-    study = optuna.load_study(study_name="kill", storage=storage)
+    try:
+        study = optuna.load_study(study_name="kill", storage=storage)
+    except KeyError:  # the file exists, the study is not written yet
+        return 0
     return sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
 
 
