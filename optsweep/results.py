@@ -80,13 +80,21 @@ def unfinished(t: optuna.trial.FrozenTrial) -> bool:
 
 
 def task_of(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
-    """The trial's ``task`` attribute (hyperparameters, seed, worker), or {}."""
-    return t.user_attrs.get("task", {})
+    """The trial's ``task`` attribute (hyperparameters, seed, worker), or {}.
+
+    Studies written by optsweep 0.1.0 before this attribute kept the three
+    as attributes of their own; they are read the same way."""
+    ua = t.user_attrs
+    if "task" in ua:
+        return ua["task"]
+    return {k: ua[k] for k in ("hparams", "seed", "worker") if k in ua}
 
 
 def result_of(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
     """The trial's ``result`` attribute decoded, or {} before it ends."""
     r = t.user_attrs.get("result")
+    if isinstance(r, dict):  # written as a dict before it was a string
+        return {**r, "reason": t.user_attrs.get("reason", "")}
     return json.loads(r) if isinstance(r, str) else {}
 
 

@@ -20,8 +20,9 @@ from helpers import subdir, write_sweep
 
 import optsweep
 from optsweep.config import load_sweep
+from optsweep.engine import HISTORY_COLUMNS
 from optsweep.objective import trial_seed
-from optsweep.results import load_weights, result_of
+from optsweep.results import curves_frame, load_weights, result_of, trials_frame
 from optsweep.runner import counts, run_sweep
 from optsweep.status import export, status_text
 from optsweep.storage import FlockLock
@@ -310,3 +311,31 @@ def test_progress_bar_counts_a_resumed_study_from_its_earlier_trials(tmp_path):
     frames = [f for f in out.stderr.replace("\r", "\n").splitlines() if f.startswith("bar:")]
     assert "3/5" in frames[0] and "done=" in frames[0]  # opens at the earlier trials' count
     assert "5/5" in frames[-1]
+
+
+def test_tables_read_studies_written_before_the_task_attribute(tmp_path):
+    """A study whose trials keep hparams, seed, worker and a dict result (the
+    first layout) gives the same table columns."""
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    trial.suggest_float("lr", 1e-3, 1.0, log=True)
+    attrs = {
+        "hparams": {"optimizer": "adam", "batch_size": 32, "lr": 0.01},
+        "seed": 7,
+        "worker": "host:1",
+        "result": {
+            "curve": {c: [1] if c in ("epoch", "updates") else [0.5] for c in HISTORY_COLUMNS},
+            "final": {"val_metric": 0.9},
+        },
+    }
+    for k, v in attrs.items():
+        trial.set_user_attr(k, v)
+    study.tell(trial, 0.9)
+    row = trials_frame(study.trials).iloc[0]
+    assert (row["optimizer"], row["batch_size"], row["seed"], row["worker"]) == (
+        "adam",
+        32,
+        7,
+        "host:1",
+    )
+    assert row["val_metric"] == 0.9 and len(curves_frame(study.trials)) == 1
