@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 
@@ -68,3 +69,8 @@ def subdir(tmp: Path, name: str) -> Path:
     d = tmp / name
     d.mkdir()
     return d
+
+
+def cli(*args: object) -> list[str]:
+    """The command line ``python -m optsweep ARGS`` (arguments as strings)."""
+    return [sys.executable, "-m", "optsweep", *map(str, args)]

@@ -16,7 +16,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from helpers import subdir, write_sweep
+from helpers import cli, subdir, write_sweep
 
 import optsweep
 from optsweep.config import load_sweep
@@ -295,17 +295,7 @@ def test_a_new_run_in_the_same_session_starts_from_its_own_storage(tmp_path):
 
 def test_progress_bar_counts_a_resumed_study_from_its_earlier_trials(tmp_path):
     path = write_sweep(tmp_path, "bar", n_trials=3)
-    root = str(tmp_path / "results")
-    cmd = [
-        sys.executable,
-        "-m",
-        "optsweep",
-        "run",
-        str(path),
-        "--results-root",
-        root,
-        "--no-report",
-    ]
+    cmd = cli("run", path, "--results-root", tmp_path / "results", "--no-report")
     subprocess.run(cmd, check=True, capture_output=True)
     out = subprocess.run([*cmd, "--trials", "5"], check=True, capture_output=True, text=True)
     frames = [f for f in out.stderr.replace("\r", "\n").splitlines() if f.startswith("bar:")]

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import subdir, write_sweep
+from helpers import cli, subdir, write_sweep
 
 import optsweep
 from optsweep.config import load_sweep
@@ -133,16 +133,7 @@ def test_ctrl_c_keeps_finished_trials_and_marks_running_ones(tmp_path):
 def test_early_ctrl_c_exits_130_without_a_traceback(tmp_path, delay):
     """Ctrl-C while the command imports, opens the study or starts its workers."""
     path = write_sweep(tmp_path, "early", n_trials=200, epochs=200, n_jobs=2)
-    cmd = [
-        sys.executable,
-        "-m",
-        "optsweep",
-        "run",
-        str(path),
-        "--results-root",
-        str(tmp_path),
-        "-q",
-    ]
+    cmd = cli("run", path, "--results-root", tmp_path, "-q")
     proc = subprocess.Popen(
         cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
