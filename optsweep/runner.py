@@ -491,8 +491,9 @@ class _Runner:
             "reason": out.reason,
         }
         trial.set_user_attr("result", json.dumps(result, separators=(",", ":")))
+        optimizer = self.optimizer_of.pop(out.number)
         if out.status == "complete":
-            self._keep_if_best(trial, out)
+            self._keep_if_best(optimizer, out)
             self.study.tell(trial, list(out.values))
             v, sign = out.values[0], self._sign()
             if self.best is None or sign * v > sign * self.best:
@@ -518,16 +519,15 @@ class _Runner:
         """+1 if the first objective is maximised, -1 if minimised."""
         return 1.0 if self.study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1.0
 
-    def _keep_if_best(self, trial: optuna.Trial, out: TrialOutcome) -> None:
+    def _keep_if_best(self, optimizer: str, out: TrialOutcome) -> None:
         """Hold the weights of this run's best trial of each optimizer (they are
         written at the end and at checkpoints, not once per trial)."""
         if out.weights is None:
             return
-        opt = self.optimizer_of.pop(out.number)
         sign = self._sign()
-        held = self.best_weights.get(opt)
+        held = self.best_weights.get(optimizer)
         if held is None or sign * out.values[0] > sign * held[0]:
-            self.best_weights[opt] = (out.values[0], out.number, out.weights)
+            self.best_weights[optimizer] = (out.values[0], out.number, out.weights)
 
     def save_best_weights(self) -> None:
         for _, number, weights in self.best_weights.values():
@@ -602,6 +602,24 @@ def _backend(sweep: SweepConfig) -> Iterator[str]:
         client.close()
 
 
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def _sigint(handler: Any) -> Iterator[None]:
+    """SIGINT goes to ``handler`` in the block; signals reach the main thread
+    only, so elsewhere this does nothing."""
+    if not _in_main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class _CtrlC:
     """Ctrl-C during a run, raised as KeyboardInterrupt in the main thread,
     but never inside an ask or a tell (see :meth:`shield`): a storage
@@ -612,7 +630,6 @@ class _CtrlC:
     def __init__(self) -> None:
         self.depth = 0
         self.pending = False
-        self.previous: Any = None
 
     def _handler(self, signum: int, frame: Any) -> None:
         if self.depth:
@@ -622,22 +639,18 @@ class _CtrlC:
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
-        main = threading.current_thread() is threading.main_thread()
-        if not main or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-            # signals reach the main thread only; an ignored Ctrl-C (nohup,
-            # a background job) stays ignored, as Python itself does
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            # an ignored Ctrl-C (nohup, a background job) stays ignored, as
+            # Python itself does
             yield
             return
-        self.previous = signal.signal(signal.SIGINT, self._handler)
-        try:
+        with _sigint(self._handler):
             yield
-        finally:
-            signal.signal(signal.SIGINT, self.previous)
 
     @contextlib.contextmanager
     def shield(self) -> Iterator[None]:
         """Hold a Ctrl-C arriving in the block until its end (main thread only)."""
-        if threading.current_thread() is not threading.main_thread():
+        if not _in_main_thread():
             yield
             return
         self.depth += 1
@@ -694,13 +707,8 @@ class _PoolStart:
             # the workers start with Ctrl-C ignored (kept across exec), so that
             # one pressed while they import does not print their tracebacks;
             # the main process handles it (see _CtrlC)
-            main = threading.current_thread() is threading.main_thread()
-            previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
-            try:
+            with _sigint(signal.SIG_IGN):
                 self.started = self.parallel(joblib.delayed(ready)() for _ in range(n_jobs))
-            finally:
-                if main:
-                    signal.signal(signal.SIGINT, previous)
 
     @property
     def pending(self) -> bool:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
-from helpers import BASE, write_sweep
+from helpers import BASE, cli, write_sweep
 
 from optsweep.config import load_sweep, parse_sweep
 from optsweep.errors import ConfigError
@@ -256,7 +255,7 @@ def test_cli_exit_2_one_line_nothing_written(tmp_path):
         ),
     )
     res = subprocess.run(
-        [sys.executable, "-m", "optsweep", "run", str(p), "--results-root", str(tmp_path / "r")],
+        cli("run", p, "--results-root", tmp_path / "r"),
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -286,9 +285,7 @@ def test_cli_exit_2_one_line_nothing_written(tmp_path):
     ],
 )
 def test_cli_bad_arguments(tmp_path, args, message):
-    res = subprocess.run(
-        [sys.executable, "-m", "optsweep", *args], capture_output=True, text=True, cwd=tmp_path
-    )
+    res = subprocess.run(cli(*args), capture_output=True, text=True, cwd=tmp_path)
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], res.stderr
@@ -297,5 +294,5 @@ def test_cli_bad_arguments(tmp_path, args, message):
 @pytest.mark.parametrize("command", ["", "run", "worker", "status", "export", "report", "confirm"])
 def test_help_for_every_command(command):
     args = [command, "--help"] if command else ["--help"]
-    res = subprocess.run([sys.executable, "-m", "optsweep", *args], capture_output=True, text=True)
+    res = subprocess.run(cli(*args), capture_output=True, text=True)
     assert res.returncode == 0 and res.stdout.startswith("usage: optsweep"), res.stderr

@@ -12,7 +12,6 @@ import importlib.util
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-from helpers import subdir, write_sweep
+from helpers import cli, subdir, write_sweep
 
 import optsweep
 from optsweep.config import load_sweep
@@ -43,21 +42,7 @@ def _name() -> str:
 
 
 def _worker(path: Path, root: Path, *extra: str) -> subprocess.Popen:
-    cmd = [
-        sys.executable,
-        "-m",
-        "optsweep",
-        "worker",
-        str(path),
-        "--storage",
-        PG,
-        "--results-root",
-        str(root),
-        "--n-jobs",
-        "1",
-        "-q",
-        *extra,
-    ]
+    cmd = cli("worker", path, "--storage", PG, "--results-root", root, "--n-jobs", 1, "-q", *extra)
     return subprocess.Popen(
         cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -138,19 +123,16 @@ def test_a_killed_worker_s_trial_is_retried_and_the_budget_met(tmp_path):
 def test_file_storage_with_a_remote_scheduler_is_refused(tmp_path):
     path = write_sweep(tmp_path, "d")
     res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "optsweep",
+        cli(
             "run",
-            str(path),
+            path,
             "--backend",
             "dask",
             "--scheduler",
             "tcp://127.0.0.1:8786",
             "--results-root",
-            str(tmp_path / "r"),
-        ],
+            tmp_path / "r",
+        ),
         capture_output=True,
         text=True,
     )

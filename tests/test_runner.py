@@ -81,7 +81,7 @@ def _finished(journal) -> int:
 def test_resume_after_sigkill_keeps_every_completed_trial(tmp_path):
     path = write_sweep(tmp_path, "kill", n_trials=14, epochs=150, n_jobs=2)
     root = tmp_path / "results"
-    cmd = [sys.executable, "-m", "optsweep", "-q", "run", str(path), "--results-root", str(root)]
+    cmd = cli("-q", "run", path, "--results-root", root)
     proc = subprocess.Popen(
         cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

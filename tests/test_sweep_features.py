@@ -7,7 +7,6 @@ import importlib.util
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -111,7 +110,7 @@ def test_timeout_budget(tmp_path):
 def test_ctrl_c_keeps_finished_trials_and_marks_running_ones(tmp_path):
     path = write_sweep(tmp_path, "cc", n_trials=200, epochs=200, n_jobs=2)
     root = tmp_path / "results"
-    cmd = [sys.executable, "-m", "optsweep", "run", str(path), "--results-root", str(root), "-q"]
+    cmd = cli("run", path, "--results-root", root, "-q")
     proc = subprocess.Popen(
         cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -295,7 +295,9 @@ class LinearMSE(Head):
         return np.zeros(Z.shape[0])
 
     def metric_from(self, score_sum: float, loss_mean: float, n: int, y_var: float) -> float:
-        return 1.0 - loss_mean / y_var if y_var > 0 else float("nan") * loss_mean
+        if y_var > 0:
+            return 1.0 - loss_mean / y_var
+        return np.full_like(loss_mean, np.nan, dtype=float) if np.ndim(loss_mean) else float("nan")
 
 
 HEADS: dict[str, Head] = {h.name: h for h in (SigmoidBCE(), SoftmaxCE(), LinearMSE())}
