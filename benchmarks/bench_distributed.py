@@ -24,6 +24,9 @@ from pathlib import Path
 
 import optuna
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from helpers import cli
+
 import optsweep
 from optsweep.config import load_sweep
 from optsweep.runner import run_sweep
@@ -48,19 +51,7 @@ def sweep_file(d: Path, name: str, trials: int, tiny: bool) -> Path:
 
 
 def workers(path: Path, d: Path, n: int) -> float:
-    cmd = [
-        sys.executable,
-        "-m",
-        "optsweep",
-        "worker",
-        str(path),
-        "--storage",
-        PG,
-        "--n-jobs",
-        "1",
-        "-q",
-        "--no-report",
-    ]
+    cmd = cli("worker", path, "--storage", PG, "--n-jobs", 1, "-q", "--no-report")
     t = time.perf_counter()
     procs = [subprocess.Popen([*cmd, "--results-root", str(d / f"w{i}")]) for i in range(n)]
     for p in procs:
