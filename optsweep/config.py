@@ -45,6 +45,8 @@ EPOCH_METRICS = ("val_metric", "val_loss", "train_metric", "train_loss")
 FORMATS = ("auto", "parquet", "csv")
 #: Members per population for ``vectorize = "auto"``.
 AUTO_VECTORIZE = 64
+#: a journal file's writes reach the disk within this many seconds (0: each write)
+SYNC_SECONDS = 1.0
 BACKENDS = ("loky", "dask")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -178,6 +180,7 @@ class ExecutionSection:
     grace_period: int = 0
     vectorize: int = 1
     memory_mb: float = 1024.0
+    sync_seconds: float = SYNC_SECONDS
 
 
 @dataclass(frozen=True)
@@ -503,6 +506,7 @@ def _execution(c: _Checker, raw: Any) -> ExecutionSection:
             "grace_period",
             "vectorize",
             "memory_mb",
+            "sync_seconds",
         ),
     )
     n_jobs = c.int_(r.get("n_jobs", 1), "execution.n_jobs")
@@ -517,9 +521,13 @@ def _execution(c: _Checker, raw: Any) -> ExecutionSection:
     mem = c.num(r.get("memory_mb", 1024.0), "execution.memory_mb")
     if mem <= 0:
         raise c.fail("execution.memory_mb", "must be > 0", r.get("memory_mb"))
+    sync = c.num(r.get("sync_seconds", SYNC_SECONDS), "execution.sync_seconds")
+    if sync < 0:
+        raise c.fail("execution.sync_seconds", "must be >= 0", r.get("sync_seconds"))
     return ExecutionSection(
         vectorize=vec,
         memory_mb=mem,
+        sync_seconds=sync,
         n_jobs=n_jobs,
         storage=c.str_(r.get("storage", ""), "execution.storage"),
         format=c.str_(r.get("format", "auto"), "execution.format", FORMATS),

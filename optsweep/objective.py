@@ -297,7 +297,9 @@ def _pruning_reporter(task: TrialTask, sweep: SweepConfig, spec: str) -> Reporte
         _STUDIES.clear()  # an earlier run's: its storage may be gone or replaced
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = _STUDIES[key] = optuna.load_study(
-            study_name=sweep.name, storage=open_storage(spec), pruner=make_pruner(sweep)
+            study_name=sweep.name,
+            storage=open_storage(spec, sync_seconds=sweep.execution.sync_seconds),
+            pruner=make_pruner(sweep),
         )
     trial = optuna.Trial(study, task.trial_id)
 

@@ -81,7 +81,7 @@ from .results import (
 )
 from .samplers import grid_size, make_pruner, make_sampler
 from .space import searched, suggest
-from .storage import is_url, open_storage
+from .storage import is_url, open_storage, sync_journals
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def storage_spec(sweep: SweepConfig, root: str | Path = "results") -> str:
 def open_study(sweep: SweepConfig, spec: str) -> optuna.Study:
     """Create or load the sweep's study on storage ``spec``."""
     ex = sweep.execution
-    storage = open_storage(spec, ex.heartbeat, ex.grace_period)
+    storage = open_storage(spec, ex.heartbeat, ex.grace_period, ex.sync_seconds)
     kwargs: dict[str, Any] = dict(
         study_name=sweep.name,
         storage=storage,
@@ -864,6 +864,7 @@ def run_sweep(
             tdf, _ = export_tables(study, st.metrics, directory, sweep.execution.format)
             keep_best_weights(directory, tdf)
             shutil.rmtree(directory / ".data", ignore_errors=True)
+            sync_journals()  # the study on disk before the command returns
         summary.ran = r.ran
         summary.counts = counts(study)
         summary.best_value = best_value(study)

@@ -4,23 +4,35 @@
   storage on a file (``JournalFileBackend``), the documented choice for
   several processes on one machine (SQLite locks under parallel writers);
   ``optuna-dashboard PATH`` opens it as is. Its writers take an ``flock``
-  (:class:`FlockLock`) instead of Optuna's default symlink lock;
+  (:class:`FlockLock`) instead of Optuna's default symlink lock, and the file
+  reaches the disk within a second of every write rather than at every
+  write (:class:`JournalFile`);
 - a URL (``sqlite:///...``, ``postgresql+psycopg://...``): Optuna's
   relational storage, shared by hosts, with heartbeats when asked.
 """
 
 from __future__ import annotations
 
+import atexit
 import fcntl
+import json
+import logging
 import os
+import threading
 import time
 import warnings
+import weakref
 from pathlib import Path
+from typing import Any
 
 import optuna
 import sqlalchemy.exc
 from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
+
+from .config import SYNC_SECONDS
+
+log = logging.getLogger(__name__)
 
 #: Seconds between heartbeats of running trials on a server storage.
 DEFAULT_HEARTBEAT = 10
@@ -58,15 +70,96 @@ class FlockLock:
             os.close(fd)  # drops the lock
 
 
+class JournalFile(JournalFileBackend):
+    """Optuna's journal file, synced to disk within ``sync_seconds`` of a write.
+
+    Optuna's :class:`~optuna.storages.journal.JournalFileBackend` calls
+    ``fsync`` after every write: ten or more a trial (its creation, each
+    parameter, each report to the pruner, attributes, its end), which on
+    this machine is a third of a vectorized sweep's time. Here a write goes
+    to the file under the writers' lock as before, so every process sees it
+    at once and a killed process (Ctrl-C, ``kill -9``) loses nothing; a
+    timer then flushes the file to disk at most ``sync_seconds`` later, one
+    ``fsync`` for every write made meanwhile by any process (``fsync`` is per
+    file). Only a power failure or a kernel crash can lose writes, those of
+    the last ``sync_seconds``, whose trials are then run again: the policy
+    of Redis's ``appendfsync everysec``. ``sync_seconds=0`` syncs every
+    write, as Optuna does.
+    """
+
+    def __init__(
+        self,
+        file_path: str,
+        lock_obj: Any = None,
+        sync_seconds: float = SYNC_SECONDS,
+    ) -> None:
+        super().__init__(file_path, lock_obj)
+        self.sync_seconds = sync_seconds
+        self._timer: threading.Timer | None = None
+        self._timer_lock = threading.Lock()
+        _UNSYNCED.add(self)
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
+        self._lock.acquire()
+        try:
+            with open(self._file_path, "ab") as f:
+                f.write(text.encode("utf-8"))
+                if self.sync_seconds <= 0:
+                    f.flush()
+                    os.fsync(f.fileno())
+        finally:
+            self._lock.release()
+        if self.sync_seconds > 0:
+            with self._timer_lock:
+                if self._timer is None:
+                    self._timer = threading.Timer(self.sync_seconds, self.sync)
+                    self._timer.daemon = True
+                    self._timer.start()
+
+    def sync(self) -> None:
+        """Flush the file to disk now (and cancel a pending timer)."""
+        with self._timer_lock:
+            timer, self._timer = self._timer, None
+        if timer is None:
+            return
+        timer.cancel()  # a no-op when the timer itself is calling
+        try:
+            fd = os.open(self._file_path, os.O_RDONLY)
+        except FileNotFoundError:  # removed since (a temporary study): nothing to keep
+            return
+        try:
+            os.fsync(fd)  # the writes are in the file: any descriptor flushes them
+        except OSError as e:  # from the timer's thread: say it, do not raise
+            log.warning("could not flush %s to disk: %s", self._file_path, e)
+        finally:
+            os.close(fd)
+
+
+_UNSYNCED: weakref.WeakSet[JournalFile] = weakref.WeakSet()
+
+
+@atexit.register
+def sync_journals() -> None:
+    """Flush every journal file of this process with writes not yet on disk
+    (called at the end of a run, and when the process exits)."""
+    for backend in list(_UNSYNCED):
+        backend.sync()
+
+
 def is_url(spec: str) -> bool:
     """Whether ``spec`` is a database URL rather than a journal file path."""
     return "://" in spec
 
 
 def open_storage(
-    spec: str, heartbeat: int = 0, grace_period: int = 0
+    spec: str,
+    heartbeat: int = 0,
+    grace_period: int = 0,
+    sync_seconds: float = SYNC_SECONDS,
 ) -> optuna.storages.BaseStorage:
-    """Open the storage named by ``spec`` (see the module docstring)."""
+    """Open the storage named by ``spec`` (see the module docstring);
+    ``sync_seconds`` is a journal file's delay to disk (:class:`JournalFile`)."""
     if is_url(spec):
         # a server storage is shared by workers: heartbeats on by default
         heartbeat = heartbeat or DEFAULT_HEARTBEAT
@@ -92,4 +185,5 @@ def open_storage(
                     raise
                 time.sleep(0.2 * (attempt + 1))
     Path(spec).parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(spec), lock_obj=FlockLock(str(spec))))
+    backend = JournalFile(str(spec), FlockLock(str(spec)), sync_seconds)
+    return JournalStorage(backend)

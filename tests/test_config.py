@@ -178,6 +178,7 @@ CASES = [
         "sweeps/x.toml: study.metric must be one of val_metric, val_loss, train_metric, train_loss, train_seconds (got 'accuracy')",
     ),
     ("study.timeout", -5, "sweeps/x.toml: study.timeout must be > 0 seconds (got -5)"),
+    ("execution.sync_seconds", -1, "sweeps/x.toml: execution.sync_seconds must be >= 0 (got -1)"),
 ]
 
 

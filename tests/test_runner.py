@@ -25,7 +25,7 @@ from optsweep.objective import trial_seed
 from optsweep.results import curves_frame, load_weights, result_of, trials_frame
 from optsweep.runner import counts, run_sweep
 from optsweep.status import export, status_text
-from optsweep.storage import FlockLock
+from optsweep.storage import FlockLock, JournalFile, sync_journals
 
 
 def test_parallel_sweep_runs_exactly_the_budget(tmp_path):
@@ -272,6 +272,45 @@ def test_journal_lock_excludes_and_dies_with_its_holder(tmp_path):
     assert time.monotonic() - t < 1.0
     lock.release()
     assert lock.fd is None
+
+
+def _counting_fsync(monkeypatch) -> list[int]:
+    calls: list[int] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        calls.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return calls
+
+
+def test_journal_reaches_the_disk_once_for_a_burst_of_writes(tmp_path, monkeypatch):
+    """A burst of journal writes costs one fsync, made within sync_seconds of
+    the first write; every write is in the file at once (another reader sees
+    it); sync_seconds = 0 syncs every write, as Optuna does."""
+    calls = _counting_fsync(monkeypatch)
+    path = str(tmp_path / "study.journal")
+    backend = JournalFile(path, FlockLock(path), sync_seconds=0.3)
+    for i in range(50):
+        backend.append_logs([{"op_code": 0, "i": i}])
+    assert calls == []  # none yet: the timer has not fired
+    assert len(list(JournalFile(path, FlockLock(path)).read_logs(0))) == 50
+    deadline = time.monotonic() + 5
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(calls) == 1
+    backend.append_logs([{"op_code": 0, "i": 50}])
+    sync_journals()  # the end of a run: at once, and the pending timer cancelled
+    assert len(calls) == 2
+    time.sleep(0.5)
+    assert len(calls) == 2
+
+    every = JournalFile(str(tmp_path / "b.journal"), sync_seconds=0)
+    for i in range(5):
+        every.append_logs([{"op_code": 0, "i": i}])
+    assert len(calls) == 7
 
 
 def test_a_new_run_in_the_same_session_starts_from_its_own_storage(tmp_path):
