@@ -40,6 +40,7 @@ import numpy as np
 
 from .data import Dataset, batch_sizes
 from .network import Network, augment, check_dtype
+from .optimizers import FLUSH_EVERY, flush_tiny
 from .train import HISTORY_COLUMNS, ModelConfig, TrainConfig, TrainResult, seed_streams
 
 #: ``callback(member, epoch, record) -> truthy to stop that member`` (``member``
@@ -150,6 +151,12 @@ class _Stack:
         np.divide(u, tmp, out=tmp)
         tmp *= A
         self.theta -= tmp
+
+    def flush(self) -> None:
+        """Set the moments' entries below :data:`~.optimizers.TINY` to zero
+        (see :func:`~.optimizers.flush_tiny`)."""
+        flush_tiny(self.u, self.tmp)
+        flush_tiny(self.w, self.tmp)
 
     def logits(self, XaT: np.ndarray, cols: int) -> np.ndarray:
         """Every member's output logits for all of ``XaT``, ``(K, n, n_out)``."""
@@ -335,6 +342,8 @@ def train_population(
                 stack.forward(XsT[:, a:b], ZsT[:, :, a:b])
                 stack.backward(XsT[:, a:b], YsT[:, a:b])
                 stack.step(A[j], b1, b2, mm, Ec[j])
+                if t % FLUSH_EVERY == 0:
+                    stack.flush()
             Zs, Ys = ZsT.transpose(0, 2, 1), YsT.T  # (K, m, n_out), (m, n_out)
             act = np.flatnonzero(~frozen)
             k_act = ids[act]

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from optsweep.engine import GD, OPTIMIZERS, Adam, Momentum, RMSprop, make_optimizer
+from optsweep.engine import GD, OPTIMIZERS, Adam, Momentum, RMSprop, make_optimizer, optimizers
+from optsweep.engine.optimizers import flush_tiny
 
 
 def test_gd_step():
@@ -87,3 +88,80 @@ def test_bad_coefficients_raise(make, message):
     with pytest.raises(ValueError) as e:
         make()
     assert str(e.value) == message
+
+
+def _subnormal(x: np.ndarray) -> int:
+    return int(np.count_nonzero((x != 0) & (np.abs(x) < np.finfo(x.dtype).tiny)))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_flush_tiny_zeroes_only_values_near_the_subnormals(dtype):
+    tiny = np.finfo(dtype).tiny
+    x = np.array([tiny, -tiny * 2.0**39, tiny * 2.0**41, 1e-20, -3.0, 0.0], dtype=dtype)
+    flush_tiny(x, np.empty_like(x))
+    np.testing.assert_array_equal(x, np.array([0, 0, tiny * 2.0**41, 1e-20, -3.0, 0], dtype))
+
+
+@pytest.mark.parametrize("name", ["momentum", "rmsprop", "adam"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_moments_of_a_dead_unit_never_turn_subnormal(name, dtype, monkeypatch):
+    """A parameter whose gradient stays exactly zero (a dead ReLU unit) has
+    moments that decay geometrically. Unflushed they linger in the subnormal
+    numbers (slow on x86); flushed every FLUSH_EVERY updates they never do,
+    and the parameters end the same."""
+
+    def run() -> tuple[np.ndarray, int]:
+        opt = make_optimizer(name, beta=0.5, beta1=0.5, beta2=0.5)
+        p = np.ones(2, dtype)
+        g = np.array([1.0, 0.5], dtype)
+        opt.step(p, g, lr=0.01)
+        g[1] = 0.0  # dead from now on
+        seen = 0
+        with np.errstate(under="ignore"):
+            for _ in range(3000):
+                opt.step(p, g, lr=0.01)
+                seen += sum(_subnormal(m) for m in opt.state[0][:-1])
+        return p, seen
+
+    p, seen = run()
+    monkeypatch.setattr(optimizers, "FLUSH_EVERY", 10**9)
+    q, seen_unflushed = run()
+    assert seen == 0 and seen_unflushed > 0
+    np.testing.assert_array_equal(p, q)
+
+
+def test_population_flushes_its_moments(monkeypatch):
+    """The same for a population's stacked moments, which the training loop
+    flushes every FLUSH_EVERY updates."""
+    from optsweep.engine.layers import ACTIVATIONS, HEADS
+    from optsweep.engine.population import _Stack
+
+    def run(flush: bool) -> tuple[np.ndarray, int]:
+        stack = _Stack(
+            [2, 3, 1], ACTIVATIONS["relu"], HEADS["sigmoid"], np.dtype(float), np.ones((2, 13))
+        )
+        stack.grad[:] = 1.0  # then the last seven die
+        col = lambda v: np.full((2, 1), v)  # noqa: E731
+        seen = 0
+        with np.errstate(under="ignore"):
+            for t in range(1, 3001):
+                stack.step(col(0.01), col(0.5), col(0.5), col(1.0), col(1e-8))
+                if flush and t % optimizers.FLUSH_EVERY == 0:
+                    stack.flush()
+                stack.grad[:, 6:] = 0.0
+                seen += _subnormal(stack.u) + _subnormal(stack.w)
+        return stack.theta, seen
+
+    (p, seen), (q, seen_unflushed) = run(True), run(False)
+    assert seen == 0 and seen_unflushed > 0
+    np.testing.assert_array_equal(p, q)
+
+    calls = []
+    monkeypatch.setattr(_Stack, "flush", lambda self: calls.append(1))
+    from optsweep.engine import ModelConfig, TrainConfig, load_data, prepare
+    from optsweep.engine.population import train_population
+
+    data = prepare(*load_data("moons", n_samples=100, noise=0.2, seed=3), val_fraction=0.0, seed=0)
+    configs = [TrainConfig(optimizer="adam", batch_size=10, epochs=20, seed=k) for k in range(3)]
+    train_population(ModelConfig(hidden=(5, 2)), data, configs, 0)
+    assert len(calls) == 20 * 10 // optimizers.FLUSH_EVERY
