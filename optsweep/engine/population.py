@@ -107,6 +107,66 @@ class _Stack:
             ws = self._ws[batch] = (Z, A1, A, out, dZ, dA)
         return ws
 
+    def batches(
+        self, XsT: np.ndarray, YsT: np.ndarray, ZsT: np.ndarray, bounds: list[tuple[int, int]]
+    ) -> list[tuple]:
+        """Everything an update on each batch of ``bounds`` touches, as views
+        bound once (the epoch's shuffled columns ``XsT``, ``YsT`` and its
+        logits ``ZsT`` are refilled in place every epoch): NumPy calls are
+        the cost of a small network's update, and each view made in the loop
+        would add a few more."""
+        out = []
+        for a, b in bounds:
+            Z, A1, A, o, dZ, dA = self.workspace(b - a)
+            x, z = XsT[:, a:b], ZsT[:, :, a:b]
+            Z = [*Z[:-1], z]  # the output layer's logits go straight to ZsT
+            out.append(
+                (
+                    x,
+                    [x, *A1],  # each layer's input [A; 1]
+                    [a1.swapaxes(-1, -2) for a1 in [x, *A1]],  # and its transpose
+                    Z,
+                    A,
+                    # heads work on (..., batch, units): transposed views
+                    z.transpose(0, 2, 1),
+                    o.transpose(0, 2, 1),
+                    YsT[:, a:b].T,
+                    dZ,
+                    dZ[-1].transpose(0, 2, 1),
+                    dA,
+                )
+            )
+        return out
+
+    def update(
+        self,
+        batch: tuple,
+        A: np.ndarray,
+        b1: np.ndarray,
+        b2: np.ndarray,
+        m: np.ndarray,
+        E: np.ndarray,
+    ) -> None:
+        """One update of every member on one batch of :meth:`batches`:
+        forward, backward (as :meth:`forward` and the single-trial
+        :class:`~.network.Network`) and :meth:`step`."""
+        _, inputs, inputs_T, Z, Act, zT, outT, yT, dZ, dZ_outT, dA = batch
+        Wb, dWb, WT, act = self.Wb, self.dWb, self.WT, self.act
+        L = len(Wb)
+        for l in range(L):
+            np.matmul(Wb[l], inputs[l], out=Z[l])  # (K, n_l, batch)
+            if l < L - 1:
+                act.forward(Z[l], Act[l])
+        self.head.forward(zT, outT)
+        self.head.grad(outT, yT, dZ_outT)
+        d = dZ[L - 1]
+        for l in range(L - 1, 0, -1):
+            np.matmul(d, inputs_T[l], out=dWb[l])  # (K, n_l, n_{l-1} + 1)
+            np.matmul(WT[l], d, out=dA[l - 1])  # (K, n_{l-1}, batch)
+            d = act.backward(dA[l - 1], Z[l - 1], Act[l - 1], dZ[l - 1])
+        np.matmul(d, inputs_T[0], out=dWb[0])
+        self.step(A, b1, b2, m, E)
+
     def forward(self, XaT: np.ndarray, z_out: np.ndarray | None = None) -> np.ndarray:
         """All members on one batch ``XaT = [X | 1]^T`` (shared, ``(n_0 + 1, batch)``);
         the output logits go to ``z_out`` (``(K, n_out, batch)``) when given."""
@@ -122,18 +182,6 @@ class _Stack:
         # heads work on (..., batch, units): hand them transposed views
         self.head.forward(z.transpose(0, 2, 1), out.transpose(0, 2, 1))
         return out
-
-    def backward(self, XaT: np.ndarray, YT: np.ndarray) -> None:
-        Z, A1s, A, out, dZs, dAs = self.workspace(XaT.shape[1])
-        L = len(self.Wb)
-        self.head.grad(out.transpose(0, 2, 1), YT.T, dZs[L - 1].transpose(0, 2, 1))
-        dZ = dZs[L - 1]
-        for l in range(L - 1, -1, -1):
-            A1_prev = XaT if l == 0 else A1s[l - 1]
-            np.matmul(dZ, A1_prev.swapaxes(-1, -2), out=self.dWb[l])  # (K, n_l, n_{l-1} + 1)
-            if l > 0:
-                dA = np.matmul(self.WT[l], dZ, out=dAs[l - 1])  # (K, n_{l-1}, batch)
-                dZ = self.act.backward(dA, Z[l - 1], A[l - 1], dZs[l - 1])
 
     def step(
         self, A: np.ndarray, b1: np.ndarray, b2: np.ndarray, m: np.ndarray, E: np.ndarray
@@ -153,8 +201,7 @@ class _Stack:
         self.theta -= tmp
 
     def flush(self) -> None:
-        """Set the moments' entries below :data:`~.optimizers.TINY` to zero
-        (see :func:`~.optimizers.flush_tiny`)."""
+        """Zero the moments' near-subnormal entries (:func:`~.optimizers.flush_tiny`)."""
         flush_tiny(self.u, self.tmp)
         flush_tiny(self.w, self.tmp)
 
@@ -301,6 +348,7 @@ def train_population(
     nets: list[Network | None] = [None] * K
     seconds = np.zeros(K)
     XsT, YsT = np.empty_like(XT), np.empty_like(YT)  # this epoch's shuffled columns
+    batches = None  # stack.batches(...): the views of each update
     t = 0
 
     def finish(row: int) -> None:
@@ -335,13 +383,13 @@ def train_population(
             perm = rng.permutation(m)
             np.take(XT, perm, axis=1, out=XsT)
             np.take(YT, perm, axis=1, out=YsT)
-            ZsT = np.empty((stack.K, sizes[-1], m), dtype)  # the epoch's logits
+            if batches is None:  # at the start, and after a compaction
+                ZsT = np.empty((stack.K, sizes[-1], m), dtype)  # each epoch's logits
+                batches = stack.batches(XsT, YsT, ZsT, bounds)
             b1, b2, mm, A, Ec = coef.epoch(lr, t, len(bounds), frozen)
-            for j, (a, b) in enumerate(bounds):
+            for j, batch in enumerate(batches):
+                stack.update(batch, A[j], b1, b2, mm, Ec[j])
                 t += 1
-                stack.forward(XsT[:, a:b], ZsT[:, :, a:b])
-                stack.backward(XsT[:, a:b], YsT[:, a:b])
-                stack.step(A[j], b1, b2, mm, Ec[j])
                 if t % FLUSH_EVERY == 0:
                     stack.flush()
             Zs, Ys = ZsT.transpose(0, 2, 1), YsT.T  # (K, m, n_out), (m, n_out)
@@ -407,6 +455,7 @@ def train_population(
             if frozen.sum() * 4 >= stack.K:  # compact: stopped members stop costing
                 keep = np.flatnonzero(~frozen)
                 stack, coef, ids = stack.take(keep), coef.take(keep), ids[keep]
+                batches = None
                 frozen = np.zeros(len(keep), dtype=bool)
         for row in np.flatnonzero(~frozen):
             finish(row)
