@@ -72,11 +72,18 @@ INTERRUPTED = "interrupted"
 def unfinished(t: optuna.trial.FrozenTrial) -> bool:
     """A FAIL that never produced a told result: interrupted (Ctrl-C, kill) or
     lost (a dead host's stale heartbeat). Its configuration runs again; it does
-    not count towards the budget."""
-    ua = t.user_attrs
-    return t.state == optuna.trial.TrialState.FAIL and (
-        "result" not in ua or ua.get("reason") == INTERRUPTED
-    )
+    not count towards the budget.
+
+    A trial told FAIL has a result with its reason (a divergence, an
+    exception). One whose result was written but which was lost before the
+    tell that follows (the host died between the two writes) has a result
+    without a reason: it is lost too.
+    """
+    if t.state != optuna.trial.TrialState.FAIL:
+        return False
+    if t.user_attrs.get("reason") == INTERRUPTED:
+        return True
+    return not result_of(t).get("reason")
 
 
 def task_of(t: optuna.trial.FrozenTrial) -> dict[str, Any]:

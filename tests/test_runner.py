@@ -4,6 +4,7 @@ mode, failures recorded, tables rebuilt from the storage."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import signal
@@ -22,7 +23,7 @@ import optsweep
 from optsweep.config import load_sweep
 from optsweep.engine import HISTORY_COLUMNS
 from optsweep.objective import trial_seed
-from optsweep.results import curves_frame, load_weights, result_of, trials_frame
+from optsweep.results import INTERRUPTED, curves_frame, load_weights, result_of, trials_frame
 from optsweep.runner import counts, run_sweep
 from optsweep.status import export, status_text
 from optsweep.storage import FlockLock, JournalFile, sync_journals
@@ -340,6 +341,31 @@ def test_progress_bar_counts_a_resumed_study_from_its_earlier_trials(tmp_path):
     frames = [f for f in out.stderr.replace("\r", "\n").splitlines() if f.startswith("bar:")]
     assert "3/5" in frames[0] and "done=" in frames[0]  # opens at the earlier trials' count
     assert "5/5" in frames[-1]
+
+
+def test_a_trial_lost_between_its_result_and_its_tell_is_run_again(tmp_path):
+    """A host that dies after writing a trial's result but before telling it
+    leaves a RUNNING trial with a result; failed later (a stale heartbeat, or
+    the interrupted-trial recovery), it is lost, not a failure: it does not
+    count towards the budget and its configuration is queued again. A trial
+    told FAIL keeps its reason and counts."""
+    journal = tmp_path / "study.journal"
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal))
+    )
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    finished = json.dumps({"curve": {}, "final": {"val_metric": 0.9}, "reason": ""})
+    diverged = json.dumps({"curve": {}, "final": {}, "reason": "diverged at epoch 3: ..."})
+    lost, told = study.ask(), study.ask()
+    lost.set_user_attr("result", finished)
+    told.set_user_attr("result", diverged)
+    study.tell(lost, state=optuna.trial.TrialState.FAIL)  # as a stale heartbeat does
+    study.tell(told, state=optuna.trial.TrialState.FAIL)
+    c = counts(study)
+    assert (c["FAIL"], c[INTERRUPTED]) == (1, 1)
+    t = trials_frame(study.trials).set_index("number")
+    assert t.loc[lost.number, "reason"] == "lost (no result)"
+    assert t.loc[told.number, "reason"] == "diverged at epoch 3: ..."
 
 
 def test_tables_read_studies_written_before_the_task_attribute(tmp_path):
