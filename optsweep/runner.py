@@ -81,7 +81,7 @@ from .results import (
 )
 from .samplers import grid_size, make_pruner, make_sampler
 from .space import searched, suggest
-from .storage import is_url, open_storage, sync_journals
+from .storage import is_url, open_storage, repair_journal_tail, sync_journals
 
 log = logging.getLogger(__name__)
 
@@ -828,6 +828,8 @@ def run_sweep(
     with lock, _backend(sweep) as backend, _PoolStart(n_jobs, backend) as pool:
         if not shared_storage:
             clear_stale_journal_lock(spec)
+            if cut := repair_journal_tail(spec):
+                log.warning("%s: cut a torn last record (%d bytes) left by a crash", spec, cut)
         study = open_study(sweep, spec)
         if not shared_storage:
             requeued = recover_interrupted(study)

@@ -147,6 +147,38 @@ def sync_journals() -> None:
         backend.sync()
 
 
+def repair_journal_tail(path: str | Path) -> int:
+    """Cut a torn last record from a journal file; return the bytes cut.
+
+    A crash of the machine (not of a process: its writes are whole lines in
+    the file) can leave the journal ending in part of a line, or in zeros
+    that some file systems show for data never flushed. Optuna reads past
+    such a tail, but the next record appended to it would corrupt the line
+    and make every later read fail. Call it only while no process writes the
+    file (optsweep holds its run lock).
+    """
+    path = Path(path)
+    if not path.exists():
+        return 0
+    with open(path, "r+b") as f:
+        size = f.seek(0, os.SEEK_END)
+        end = size
+        while end > 0:  # back to the last newline, a block at a time
+            start = max(0, end - 65536)
+            f.seek(start)
+            block = f.read(end - start)
+            nl = block.rfind(b"\n")
+            if nl >= 0:
+                end = start + nl + 1
+                break
+            end = start
+        if end < size:
+            f.truncate(end)
+            f.flush()
+            os.fsync(f.fileno())
+    return size - end
+
+
 def is_url(spec: str) -> bool:
     """Whether ``spec`` is a database URL rather than a journal file path."""
     return "://" in spec

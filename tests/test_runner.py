@@ -26,7 +26,7 @@ from optsweep.objective import trial_seed
 from optsweep.results import INTERRUPTED, curves_frame, load_weights, result_of, trials_frame
 from optsweep.runner import counts, run_sweep
 from optsweep.status import export, status_text
-from optsweep.storage import FlockLock, JournalFile, sync_journals
+from optsweep.storage import FlockLock, JournalFile, repair_journal_tail, sync_journals
 
 
 def test_parallel_sweep_runs_exactly_the_budget(tmp_path):
@@ -66,6 +66,32 @@ def test_resume_continues_to_the_budget(tmp_path):
     assert (
         run_sweep(load_sweep(path).with_overrides(n_trials=7), root=root, progress=False).ran == 0
     )
+
+
+@pytest.mark.parametrize(
+    "tail", [b'{"op_code":5,"worker_id":"x","trial_id":3,"st', b"\0" * 700], ids=["torn", "zeros"]
+)
+def test_a_torn_journal_tail_left_by_a_crash_is_cut_and_the_sweep_resumes(tmp_path, tail, caplog):
+    """A machine crash can leave the journal ending in part of a record or in
+    zeros; without the cut the next run's first write would corrupt that line
+    and every later read would fail."""
+    path = write_sweep(tmp_path, "torn", n_trials=3)
+    root = tmp_path / "results"
+    run_sweep(load_sweep(path), root=root, progress=False)
+    first = optsweep.load(root / "torn").trials
+    journal = root / "torn" / "study.journal"
+    clean = journal.read_bytes()
+    with open(journal, "ab") as f:
+        f.write(tail)
+    with caplog.at_level("WARNING", logger="optsweep.runner"):
+        s = run_sweep(load_sweep(path).with_overrides(n_trials=5), root=root, progress=False)
+    assert f"cut a torn last record ({len(tail)} bytes)" in caplog.text
+    assert s.ran == 2
+    assert journal.read_bytes().startswith(clean)
+    again = optsweep.load(root / "torn").trials
+    assert len(again) == 5 and (again["state"] == "COMPLETE").all()
+    pd.testing.assert_frame_equal(again.iloc[:3].reset_index(drop=True), first)
+    assert repair_journal_tail(journal) == 0  # a whole journal is left as it is
 
 
 def _finished(journal) -> int:
