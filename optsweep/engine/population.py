@@ -148,8 +148,8 @@ class _Stack:
         E: np.ndarray,
     ) -> None:
         """One update of every member on one batch of :meth:`batches`:
-        forward, backward (as :meth:`forward` and the single-trial
-        :class:`~.network.Network`) and :meth:`step`."""
+        forward, backward (as the single-trial :class:`~.network.Network`)
+        and :meth:`step`."""
         _, inputs, inputs_T, Z, Act, zT, outT, yT, dZ, dZ_outT, dA = batch
         Wb, dWb, WT, act = self.Wb, self.dWb, self.WT, self.act
         L = len(Wb)
@@ -167,21 +167,18 @@ class _Stack:
         np.matmul(d, inputs_T[0], out=dWb[0])
         self.step(A, b1, b2, m, E)
 
-    def forward(self, XaT: np.ndarray, z_out: np.ndarray | None = None) -> np.ndarray:
-        """All members on one batch ``XaT = [X | 1]^T`` (shared, ``(n_0 + 1, batch)``);
-        the output logits go to ``z_out`` (``(K, n_out, batch)``) when given."""
-        Z, A1s, A, out, _, _ = self.workspace(XaT.shape[1])
+    def forward(self, XaT: np.ndarray, z_out: np.ndarray) -> None:
+        """All members' output logits on the samples ``XaT = [X | 1]^T``
+        (shared, ``(n_0 + 1, n)``) into ``z_out`` (``(K, n_out, n)``)."""
+        Z, A1s, A, _, _, _ = self.workspace(XaT.shape[1])
         A1 = XaT
         last = len(self.Wb) - 1
         for l, Wb in enumerate(self.Wb):
-            z = Z[l] if l < last or z_out is None else z_out
-            np.matmul(Wb, A1, out=z)  # (K, n_l, batch)
+            z = Z[l] if l < last else z_out
+            np.matmul(Wb, A1, out=z)  # (K, n_l, n)
             if l < last:
                 self.act.forward(z, A[l])
                 A1 = A1s[l]
-        # heads work on (..., batch, units): hand them transposed views
-        self.head.forward(z.transpose(0, 2, 1), out.transpose(0, 2, 1))
-        return out
 
     def step(
         self, A: np.ndarray, b1: np.ndarray, b2: np.ndarray, m: np.ndarray, E: np.ndarray
