@@ -97,7 +97,7 @@ class JournalFile(JournalFileBackend):
         self.sync_seconds = sync_seconds
         self._timer: threading.Timer | None = None
         self._timer_lock = threading.Lock()
-        _UNSYNCED.add(self)
+        _JOURNALS.add(self)
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
@@ -136,14 +136,14 @@ class JournalFile(JournalFileBackend):
             os.close(fd)
 
 
-_UNSYNCED: weakref.WeakSet[JournalFile] = weakref.WeakSet()
+_JOURNALS: weakref.WeakSet[JournalFile] = weakref.WeakSet()  # this process's, for sync_journals
 
 
 @atexit.register
 def sync_journals() -> None:
     """Flush every journal file of this process with writes not yet on disk
     (called at the end of a run, and when the process exits)."""
-    for backend in list(_UNSYNCED):
+    for backend in list(_JOURNALS):
         backend.sync()
 
 
