@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import argparse
 import re
+import resource
 import tempfile
 import time
 from pathlib import Path
+
+from joblib.externals.loky import get_reusable_executor
 
 import optsweep
 from optsweep.config import load_sweep
@@ -30,13 +33,22 @@ def timed_run(sweep, root: Path) -> float:
     return time.perf_counter() - t
 
 
+def cpu_seconds(who: int) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
 def speedup(trials: int) -> None:
     base = load_sweep(ROOT / "sweeps" / "quickstart.toml").with_overrides(
         sampler="random", pruner="none", n_trials=trials, report=False
     )
     with tempfile.TemporaryDirectory() as d:
         t1 = timed_run(base.with_overrides(n_jobs=1), Path(d) / "one")
+        main0, workers0 = cpu_seconds(resource.RUSAGE_SELF), cpu_seconds(resource.RUSAGE_CHILDREN)
         t2 = timed_run(base.with_overrides(n_jobs=2), Path(d) / "two")
+        main = cpu_seconds(resource.RUSAGE_SELF) - main0
+        get_reusable_executor().shutdown(wait=True)  # a child's CPU counts once it exits
+        workers = cpu_seconds(resource.RUSAGE_CHILDREN) - workers0
         a = optsweep.load(Path(d) / "one" / "quickstart").trials
         b = optsweep.load(Path(d) / "two" / "quickstart").trials
         same = a["lr"].tolist() == b["lr"].tolist()
@@ -48,6 +60,11 @@ def speedup(trials: int) -> None:
     print(
         f"  training summed over trials: {train1:.2f} s with 1 job, {train2:.2f} s with 2"
         f" (each trial {train2 / train1:.2f}x slower when two share the machine)"
+    )
+    print(
+        f"  CPU of the n_jobs=2 run: workers {workers:.2f} s (their training, and starting"
+        f" them), main process {main:.2f} s; on 2 cores at best {(main + workers) / 2:.2f} s,"
+        f" a speed-up of at most {t1 / ((main + workers) / 2):.2f}x"
     )
 
 
