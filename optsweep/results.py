@@ -109,13 +109,34 @@ def _num(x: Any) -> float:
     return float("nan") if x is None else float(x)
 
 
+def tables(
+    trials: Iterable[optuna.trial.FrozenTrial], metrics: tuple[str, ...] = ("value",)
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`trials_frame` and :func:`curves_frame` of the same trials, each
+    trial's result decoded once (the curves make it the costly part)."""
+    decoded = [(t, result_of(t)) for t in trials]
+    return _trials_frame(decoded, metrics), _curves_frame(decoded)
+
+
 def trials_frame(
     trials: Iterable[optuna.trial.FrozenTrial], metrics: tuple[str, ...] = ("value",)
 ) -> pd.DataFrame:
     """One row per trial, from the storage's frozen trials (see module docstring)."""
+    return _trials_frame(((t, result_of(t)) for t in trials), metrics)
+
+
+def curves_frame(trials: Iterable[optuna.trial.FrozenTrial]) -> pd.DataFrame:
+    """One row per trial and epoch (long format), from the trials' ``curve`` attribute."""
+    return _curves_frame((t, result_of(t)) for t in trials)
+
+
+_Decoded = Iterable[tuple[optuna.trial.FrozenTrial, dict[str, Any]]]
+
+
+def _trials_frame(decoded: _Decoded, metrics: tuple[str, ...]) -> pd.DataFrame:
     rows = []
-    for t in trials:
-        ua, task, res = t.user_attrs, task_of(t), result_of(t)
+    for t, res in decoded:
+        ua, task = t.user_attrs, task_of(t)
         hp = task.get("hparams", {})
         final = res.get("final", {})
         epochs = int(res.get("epochs_run", 0))
@@ -156,11 +177,10 @@ def trials_frame(
     return _typed(pd.DataFrame(rows, columns=cols))
 
 
-def curves_frame(trials: Iterable[optuna.trial.FrozenTrial]) -> pd.DataFrame:
-    """One row per trial and epoch (long format), from the trials' ``curve`` attribute."""
+def _curves_frame(decoded: _Decoded) -> pd.DataFrame:
     cols: dict[str, list[np.ndarray]] = {c: [] for c in CURVE_COLUMNS}
-    for t in trials:
-        curve = result_of(t).get("curve")
+    for t, res in decoded:
+        curve = res.get("curve")
         if not curve or not curve.get("epoch"):
             continue
         cols["trial"].append(np.full(len(curve["epoch"]), t.number))

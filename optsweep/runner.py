@@ -71,10 +71,9 @@ from .objective import (
 from .results import (
     INTERRUPTED,
     atomic_write,
-    curves_frame,
     save_weights,
     savez,
-    trials_frame,
+    tables,
     unfinished,
     write_table,
     write_text,
@@ -269,9 +268,7 @@ def export_tables(
     study: optuna.Study, sweep_metrics: tuple[str, ...], directory: Path, fmt: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rebuild and write the trials and curves tables from the storage."""
-    trials = study.get_trials(deepcopy=False)
-    tdf = trials_frame(trials, sweep_metrics)
-    cdf = curves_frame(trials)
+    tdf, cdf = tables(study.get_trials(deepcopy=False), sweep_metrics)
     write_table(tdf, directory, "trials", fmt)
     write_table(cdf, directory, "curves", fmt)
     return tdf, cdf

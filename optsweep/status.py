@@ -7,7 +7,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from .results import curves_frame, read_meta, read_table, trials_frame, write_table
+from .results import read_meta, read_table, tables, trials_frame, write_table
 from .storage import is_url, open_storage
 
 
@@ -42,12 +42,9 @@ def export(directory: Path, fmt: str | None = None) -> list[Path]:
     """Rebuild ``trials`` and ``curves`` from the storage alone; returns the paths written."""
     meta = read_meta(directory)
     study = load_study(directory)
-    trials = study.get_trials(deepcopy=False)
+    tdf, cdf = tables(study.get_trials(deepcopy=False), tuple(meta["metrics"]))
     fmt = fmt or meta.get("format", "auto")
-    return [
-        write_table(trials_frame(trials, tuple(meta["metrics"])), directory, "trials", fmt),
-        write_table(curves_frame(trials), directory, "curves", fmt),
-    ]
+    return [write_table(tdf, directory, "trials", fmt), write_table(cdf, directory, "curves", fmt)]
 
 
 def status_text(directory: Path) -> str:
