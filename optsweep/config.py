@@ -300,13 +300,33 @@ def parse_sweep(raw: dict, path: Path) -> SweepConfig:
     search = _search(c, raw.get("search", {}), default_schedule)
     study = _study(c, raw.get("study", {}), path, data, search)
     execution = _execution(c, raw.get("execution", {}))
-    if execution.vectorize > 1 and train.random_mode == "legacy":
+    sweep = SweepConfig(path, study, data, model, train, search, execution)
+    check_vectorize(sweep)
+    return sweep
+
+
+def check_vectorize(sweep: SweepConfig) -> None:
+    """Refuse a vectorized run that cannot give per-trial results: legacy
+    runs are seeded one by one, and the members of a population share its
+    time (so no trial's own time is measured). Checked when the file is read
+    and again after command-line overrides (``--vectorize``)."""
+    vec = sweep.execution.vectorize
+    if vec == 1:
+        return
+    c = _Checker(sweep.path)
+    if sweep.train.random_mode == "legacy":
         raise c.fail(
             "execution.vectorize",
             "needs train.random_mode 'default' (legacy runs are seeded one by one)",
-            execution.vectorize,
+            vec,
         )
-    return SweepConfig(path, study, data, model, train, search, execution)
+    if "train_seconds" in sweep.study.metrics:
+        raise c.fail(
+            "execution.vectorize",
+            "must be 1 when study.metric includes train_seconds (the members of a population "
+            "share its time: no trial's own time is measured)",
+            vec,
+        )
 
 
 def _study(c: _Checker, raw: Any, path: Path, data: DataSection, search: dict) -> StudySection:

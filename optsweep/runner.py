@@ -53,7 +53,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from ._json import clean_json
-from .config import SweepConfig
+from .config import SweepConfig, check_vectorize
 from .engine import Dataset
 from .engine.population import max_members
 from .errors import ConfigError, OptsweepError
@@ -97,8 +97,11 @@ CHECKPOINT_SECONDS = 30.0
 
 
 def check_execution(sweep: SweepConfig, spec: str) -> None:
-    """Refuse what cannot work: Dask workers on other hosts cannot reach a
-    local file (a journal or SQLite) storage."""
+    """Refuse what cannot work, after command-line overrides: a vectorized
+    run that cannot give per-trial results (:func:`check_vectorize`); Dask
+    workers on other hosts cannot reach a local file (a journal or SQLite)
+    storage."""
+    check_vectorize(sweep)
     ex = sweep.execution
     if ex.backend != "dask":
         return

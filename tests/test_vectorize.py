@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import write_sweep
+from helpers import cli, write_sweep
 
 import optsweep
 from optsweep.config import load_sweep
@@ -82,3 +84,41 @@ def test_vectorize_refuses_legacy_mode(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"execution.vectorize needs train.random_mode 'default'"):
         load_sweep(p)
+
+
+@pytest.mark.parametrize("how", ["file", "command line"])
+def test_vectorize_refuses_a_time_objective(tmp_path, how):
+    """The members of a population share its time: a study that minimises
+    train_seconds cannot be vectorized, whether the file or --vectorize asks."""
+    extra = 'metric = ["val_metric", "train_seconds"]\npruner = "none"'
+    p = write_sweep(tmp_path, "mo", study_extra=extra)
+    text = p.read_text()
+    args = ["--vectorize", "8"] if how == "command line" else []
+    if how == "file":
+        text = text.replace("report = false", "report = false\nvectorize = 8")
+    p.write_text(text)
+    res = subprocess.run(
+        cli("run", p, "--results-root", tmp_path / "r", *args), capture_output=True, text=True
+    )
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr == (
+        f"optsweep: error: {p}: execution.vectorize must be 1 when study.metric includes "
+        "train_seconds (the members of a population share its time: no trial's own time is "
+        "measured) (got 8)\n"
+    )
+    assert not (tmp_path / "r").exists()
+
+
+def test_command_line_vectorize_refuses_legacy_mode(tmp_path):
+    p = write_sweep(tmp_path, "leg")
+    p.write_text(p.read_text().replace("[train]", '[train]\nrandom_mode = "legacy"'))
+    res = subprocess.run(
+        cli("run", p, "--results-root", tmp_path / "r", "--vectorize", "4"),
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 2
+    assert res.stderr == (
+        f"optsweep: error: {p}: execution.vectorize needs train.random_mode 'default' "
+        "(legacy runs are seeded one by one) (got 4)\n"
+    )
