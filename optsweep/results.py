@@ -67,6 +67,8 @@ _INT_COLUMNS = ("number", "seed", "epochs_run", "updates", "batch_size", "interv
 
 
 INTERRUPTED = "interrupted"
+#: the reason of a FAIL that never produced a result (its host died, or a kill)
+LOST = "lost (no result)"
 
 
 def unfinished(t: optuna.trial.FrozenTrial) -> bool:
@@ -161,9 +163,7 @@ def _trials_frame(decoded: _Decoded, metrics: tuple[str, ...]) -> pd.DataFrame:
             train_seconds=secs,
             seconds_per_epoch=secs / epochs if epochs else float("nan"),
             updates=res.get("updates"),
-            reason=ua.get("reason")
-            or res.get("reason")
-            or ("lost (no result)" if unfinished(t) else ""),
+            reason=ua.get("reason") or res.get("reason") or (LOST if unfinished(t) else ""),
             rerun_of=ua.get("rerun_of"),
             host=res.get("host", ""),
             worker=task.get("worker", ""),

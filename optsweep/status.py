@@ -7,7 +7,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from .results import read_meta, read_table, tables, trials_frame, write_table
+from .results import INTERRUPTED, LOST, read_meta, read_table, tables, trials_frame, write_table
 from .storage import is_url, open_storage
 
 
@@ -60,19 +60,25 @@ def status_text(directory: Path) -> str:
             raise
         source = "the trials table (no storage)"
     lines = [f"study {meta['study']} in {directory} (from {source})"]
-    by_state = df["state"].value_counts()
-    order = ["COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"]
-    parts = [f"{by_state.get(s, 0)} {s.lower()}" for s in order if by_state.get(s, 0)]
+    # a FAIL that never ended (interrupted, or lost with its host) runs again:
+    # shown apart from the trials that failed
+    shown_state = df["state"].str.lower().mask(df["reason"] == INTERRUPTED, "interrupted")
+    shown_state = shown_state.mask(df["reason"] == LOST, "lost")
+    df = df.assign(shown=pd.Categorical(shown_state, categories=_STATES, ordered=True))
+    by_state = df["shown"].value_counts()
+    parts = [f"{by_state[s]} {s}" for s in _STATES if by_state.get(s, 0)]
     lines.append(f"trials: {len(df)}" + (f" ({', '.join(parts)})" if parts else ""))
+    ended = df.loc[df["shown"].isin(["interrupted", "lost"]), "number"]
+    pending = len(set(ended) - set(df["rerun_of"].dropna()))
+    if pending:
+        lines.append(f"  ({pending} interrupted or lost will run again when the study resumes)")
     for col in ("host", "worker"):  # by host, and by worker process when several ran
         named = df[df[col] != ""]
         if named[col].nunique() > 1:
-            per = named.groupby(col)["state"].value_counts().unstack(fill_value=0)
+            per = named.groupby(col, observed=True)["shown"].value_counts().unstack(fill_value=0)
             lines.append(f"by {col}:")
             for who, row in per.iterrows():
-                lines.append(
-                    f"  {who}: " + ", ".join(f"{n} {s.lower()}" for s, n in row.items() if n)
-                )
+                lines.append(f"  {who}: " + ", ".join(f"{n} {s}" for s, n in row.items() if n))
     done = df[df["state"] == "COMPLETE"]
     metric = meta["metrics"][0]
     if len(done):
@@ -94,6 +100,9 @@ def status_text(directory: Path) -> str:
         wall = (df["datetime_complete"].max() - df["datetime_start"].min()).total_seconds()
         lines.append(f"time: {train:.1f} s of training, {wall:.1f} s from first start to last end")
     return "\n".join(lines)
+
+
+_STATES = ["complete", "pruned", "fail", "interrupted", "lost", "running", "waiting"]
 
 
 def _fmt(v) -> str:

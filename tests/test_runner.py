@@ -147,6 +147,8 @@ def test_resume_after_sigkill_keeps_every_completed_trial(tmp_path):
         assert reruns.iloc[0]["seed"] == trial_seed(0, int(row["number"]))
         if not pd.isna(row["lr"]):  # killed after its configuration was recorded
             assert reruns.iloc[0]["lr"] == row["lr"]
+    text = status_text(root / "kill")  # all run again: nothing left pending
+    assert f"{len(running)} interrupted" in text and "will run again" not in text
 
 
 def _table(tmp_path, n_jobs: int) -> pd.DataFrame:

@@ -17,6 +17,7 @@ import optsweep
 from optsweep.config import load_sweep
 from optsweep.errors import ConfigError
 from optsweep.runner import run_sweep
+from optsweep.status import status_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -126,6 +127,11 @@ def test_ctrl_c_keeps_finished_trials_and_marks_running_ones(tmp_path):
     assert (t["state"] != "RUNNING").all()
     assert (t["state"] == "COMPLETE").sum() >= 1
     assert 0 < len(t) < 200
+    # status tells the interrupted trials from the failed ones, and that they will run again
+    n = int((t["reason"] == "interrupted").sum())
+    text = status_text(root / "cc")
+    assert n >= 1 and f"{n} interrupted" in text
+    assert f"({n} interrupted or lost will run again when the study resumes)" in text
 
 
 @pytest.mark.parametrize("delay", [0.25, 0.6])
