@@ -80,7 +80,7 @@ from .results import (
 )
 from .samplers import grid_size, make_pruner, make_sampler
 from .space import searched, suggest
-from .storage import is_url, open_storage, repair_journal_tail, sync_journals
+from .storage import RUN_LOCK, is_url, open_storage, repair_journal_tail, sync_journals
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ def recover_interrupted(study: optuna.Study) -> int:
 def run_lock(directory: Path) -> Iterator[None]:
     """One ``optsweep run`` per results directory at a time (released even on SIGKILL)."""
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "w") as f:
+    with open(directory / RUN_LOCK, "w") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

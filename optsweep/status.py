@@ -8,7 +8,7 @@ import optuna
 import pandas as pd
 
 from .results import INTERRUPTED, LOST, read_meta, read_table, tables, trials_frame, write_table
-from .storage import is_url, open_storage
+from .storage import is_url, open_storage, run_active
 
 
 def storage_of(directory: Path, meta: dict) -> str:
@@ -54,16 +54,23 @@ def status_text(directory: Path) -> str:
         study = load_study(directory)
         df = trials_frame(study.get_trials(deepcopy=False), tuple(meta["metrics"]))
         source = shown(storage_of(directory, meta))
+        journal = not is_url(meta["storage"])
     except FileNotFoundError:
         df = read_table(directory, "trials")
         if df is None:
             raise
-        source = "the trials table (no storage)"
+        source, journal = "the trials table (no storage)", False
     lines = [f"study {meta['study']} in {directory} (from {source})"]
     # a FAIL that never ended (interrupted, or lost with its host) runs again:
     # shown apart from the trials that failed
     shown_state = df["state"].str.lower().mask(df["reason"] == INTERRUPTED, "interrupted")
     shown_state = shown_state.mask(df["reason"] == LOST, "lost")
+    if journal and not run_active(directory):
+        # a journal study's RUNNING trials with no run alive were killed with
+        # it (the next run marks them interrupted and runs them again)
+        killed = df["state"] == "RUNNING"
+        shown_state = shown_state.mask(killed, "interrupted")
+        df = df.assign(reason=df["reason"].mask(killed, INTERRUPTED))
     df = df.assign(shown=pd.Categorical(shown_state, categories=_STATES, ordered=True))
     by_state = df["shown"].value_counts()
     parts = [f"{by_state[s]} {s}" for s in _STATES if by_state.get(s, 0)]

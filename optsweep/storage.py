@@ -179,6 +179,26 @@ def repair_journal_tail(path: str | Path) -> int:
     return size - end
 
 
+#: The file in a results directory that ``optsweep run`` holds an ``flock`` on.
+RUN_LOCK = ".lock"
+
+
+def run_active(directory: str | Path) -> bool:
+    """Whether an ``optsweep run`` holds the results directory's run lock now
+    (the kernel drops it when that process dies, even by SIGKILL)."""
+    try:
+        fd = os.open(Path(directory) / RUN_LOCK, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # also drops the lock, if this process took it
+    return False
+
+
 def is_url(spec: str) -> bool:
     """Whether ``spec`` is a database URL rather than a journal file path."""
     return "://" in spec

@@ -127,7 +127,11 @@ def test_resume_after_sigkill_keeps_every_completed_trial(tmp_path):
     before = optuna.load_study(study_name="kill", storage=storage).get_trials()
     done_before = {t.number: t.values for t in before if t.state.name == "COMPLETE"}
     running = [t for t in before if t.state.name == "RUNNING"]
-    assert done_before and len(before) < 14
+    assert done_before and running and len(before) < 14  # killed mid-training
+    # with no run alive, status shows the trials left RUNNING as interrupted
+    text = status_text(root / "kill")
+    assert "running" not in text and f"{len(running)} interrupted" in text
+    assert f"({len(running)} interrupted or lost will run again" in text
 
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
