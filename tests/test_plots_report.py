@@ -4,6 +4,8 @@ real small sweeps and on edge cases."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +131,27 @@ def test_report_files_and_reproducibility(res, tmp_path):
     md = first["report.md"].decode()
     assert "## Which optimizer wins" in md and "![" in md
     assert '<img src="data:image/png;base64,' in first["report.html"].decode()  # self-contained
+
+
+def test_command_line_report_has_importances_without_scikit_learn_ensembles(res, tmp_path):
+    """The command line keeps scikit-learn's ensembles out of its process (Optuna's
+    importance package would import them for an evaluator optsweep does not
+    use); the importances, Optuna's PED-ANOVA, are drawn all the same."""
+    pytest.importorskip("sklearn", reason="scikit-learn makes Optuna import its ensembles")
+    copy = tmp_path / "copied"
+    shutil.copytree(res.path, copy)
+    shutil.rmtree(copy / "report", ignore_errors=True)
+    code = (
+        "import sys; from optsweep.cli import main; rc = main(['report', sys.argv[1]]); "
+        "print(rc, sys.modules.get('sklearn.ensemble'), 'optuna.importance' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(copy)], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.splitlines()[-1] == "0 None True"
+    md = (copy / "report" / "report.md").read_text()
+    assert "## Importances" in md and "importances.png" in md and "not drawn" not in md
+    assert (copy / "report" / "importances.png").exists()
 
 
 def test_comparison_report(res, tmp_path):
