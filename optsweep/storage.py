@@ -100,7 +100,7 @@ class JournalFile(JournalFileBackend):
         _JOURNALS.add(self)
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
+        text = "\n".join(json.dumps(e, separators=(",", ":")) for e in logs) + "\n"
         self._lock.acquire()
         try:
             with open(self._file_path, "ab") as f:

@@ -122,7 +122,6 @@ class _Stack:
             Z = [*Z[:-1], z]  # the output layer's logits go straight to ZsT
             out.append(
                 (
-                    x,
                     [x, *A1],  # each layer's input [A; 1]
                     [a1.swapaxes(-1, -2) for a1 in [x, *A1]],  # and its transpose
                     Z,
@@ -150,7 +149,7 @@ class _Stack:
         """One update of every member on one batch of :meth:`batches`:
         forward, backward (as the single-trial :class:`~.network.Network`)
         and :meth:`step`."""
-        _, inputs, inputs_T, Z, Act, zT, outT, yT, dZ, dZ_outT, dA = batch
+        inputs, inputs_T, Z, Act, zT, outT, yT, dZ, dZ_outT, dA = batch
         Wb, dWb, WT, act = self.Wb, self.dWb, self.WT, self.act
         L = len(Wb)
         for l in range(L):
