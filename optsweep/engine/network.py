@@ -216,9 +216,15 @@ class Network:
         return self.head.loss(z, Y), self.head.score(z, Y)
 
     def predict_proba(self, X: np.ndarray, chunk: int = 8192) -> np.ndarray:
-        """Output activations (probabilities or values) for plain inputs ``X``."""
+        """Output activations (probabilities or values) for plain inputs ``X``.
+
+        Far from the data a sigmoid saturates: ``exp(-z)`` overflows to
+        infinity and the probability is exactly 0, which is right, so that
+        overflow is not reported.
+        """
         Xa = augment(np.asarray(X), self.dtype)
-        parts = [self.forward(Xa[s : s + chunk]).copy() for s in range(0, Xa.shape[0], chunk)]
+        with np.errstate(over="ignore", under="ignore"):
+            parts = [self.forward(Xa[s : s + chunk]).copy() for s in range(0, Xa.shape[0], chunk)]
         return np.concatenate(parts) if parts else np.empty((0, self.sizes[-1]), self.dtype)
 
     def predict(self, X: np.ndarray) -> np.ndarray:

@@ -1,5 +1,7 @@
 """Finite-difference gradient checks for every activation and head."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -98,3 +100,18 @@ def test_softplus_equals_numpys_logaddexp():
         with np.errstate(over="ignore", invalid="ignore"):
             np.testing.assert_allclose(softplus(x), np.logaddexp(dtype(0), x), rtol=rtol, atol=0)
         assert softplus(x).dtype == dtype
+
+
+def test_predictions_far_from_the_data_saturate_without_warnings():
+    """A decision-boundary grid reaches far from the data, where the sigmoid
+    saturates (exp overflows): probabilities exactly 0 or 1, nothing printed."""
+    net = Network([2, 4, 1], "relu", "sigmoid", theta=0.0)
+    net.W[0][...] = 50.0
+    net.W[1][...] = -40.0  # far on the positive side: a logit of -1.6e6
+    X = np.array([[100.0, 100.0], [-100.0, -100.0], [1e3, -1e3]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning fails the test
+        p = net.predict_proba(X)
+        labels = net.predict(X)
+    assert p[0, 0] == 0.0 and p[1, 0] == 0.5 and np.isfinite(p).all()
+    assert labels.tolist() == (p[:, 0] > 0.5).astype(int).tolist()
