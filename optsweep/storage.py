@@ -139,6 +139,17 @@ class JournalFile(JournalFileBackend):
 _JOURNALS: weakref.WeakSet[JournalFile] = weakref.WeakSet()  # this process's, for sync_journals
 
 
+def _after_fork_in_child() -> None:
+    """A forked child has none of its parent's timer threads: let its own
+    writes start their own (and not wait on a lock held by a parent thread)."""
+    for backend in list(_JOURNALS):
+        backend._timer = None
+        backend._timer_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 @atexit.register
 def sync_journals() -> None:
     """Flush every journal file of this process with writes not yet on disk

@@ -356,6 +356,28 @@ def test_journal_reaches_the_disk_once_for_a_burst_of_writes(tmp_path, monkeypat
     assert len(calls) == synced + 6
 
 
+def test_a_forked_child_syncs_its_own_journal_writes(tmp_path, monkeypatch):
+    """A child forked while its parent's timer is pending (a user's
+    multiprocessing pool, say) starts timers of its own for its writes."""
+    path = tmp_path / "study.journal"
+    backend = JournalFile(str(path), FlockLock(str(path)), sync_seconds=30)
+    backend.append_logs([{"op_code": 0, "who": "parent"}])
+    assert backend._timer is not None  # pending in the parent
+    pid = os.fork()
+    if pid == 0:  # the child: exit code 0 only if its write started a live timer
+        ok = backend._timer is None
+        backend.sync_seconds = 0.05
+        backend.append_logs([{"op_code": 0, "who": "child"}])
+        ok = ok and backend._timer is not None and backend._timer.is_alive()
+        time.sleep(0.3)  # the timer fires and syncs
+        ok = ok and backend._timer is None
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert [e["who"] for e in JournalFile(str(path)).read_logs(0)] == ["parent", "child"]
+    backend.sync()
+
+
 def test_a_new_run_in_the_same_session_starts_from_its_own_storage(tmp_path):
     """Running a sweep, deleting its results and running it again in one Python
     session (a notebook) gives the same trials: nothing of the first run's
