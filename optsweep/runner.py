@@ -160,12 +160,6 @@ def counts(study: optuna.Study) -> dict[str, int]:
     return c
 
 
-def budget_used(study: optuna.Study) -> int:
-    """Finished trials that count towards the budget (not the unfinished ones)."""
-    c = counts(study)
-    return c["COMPLETE"] + c["PRUNED"] + c["FAIL"]
-
-
 def mark_interrupted(study: optuna.Study, trials: list[optuna.trial.FrozenTrial]) -> None:
     """End running ``trials`` as FAIL with the reason ``interrupted``."""
     for t in trials:

@@ -68,9 +68,7 @@ def status_text(directory: Path) -> str:
     if journal and not run_active(directory):
         # a journal study's RUNNING trials with no run alive were killed with
         # it (the next run marks them interrupted and runs them again)
-        killed = df["state"] == "RUNNING"
-        shown_state = shown_state.mask(killed, "interrupted")
-        df = df.assign(reason=df["reason"].mask(killed, INTERRUPTED))
+        shown_state = shown_state.mask(df["state"] == "RUNNING", "interrupted")
     df = df.assign(shown=pd.Categorical(shown_state, categories=_STATES, ordered=True))
     by_state = df["shown"].value_counts()
     parts = [f"{by_state[s]} {s}" for s in _STATES if by_state.get(s, 0)]

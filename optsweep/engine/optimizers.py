@@ -29,8 +29,8 @@ def flush_tiny(x: np.ndarray, scratch: np.ndarray) -> None:
 
     A moment whose gradient entry is exactly zero (a dead ReLU unit) decays
     geometrically (``u = beta * u``) into the subnormal numbers, on which
-    x86 arithmetic is tens of times slower: an optimizer step of the
-    seed's network slowed by half as they accumulated. Called every
+    x86 arithmetic is tens of times slower: a population's optimizer
+    step on the seed's network grew a third slower as they accumulated. Called every
     :data:`FLUSH_EVERY` updates, it keeps the moments normal (``beta >= 0.5``
     cannot take a value from the threshold to below the smallest normal
     number in 32 updates); values this small change no update.
