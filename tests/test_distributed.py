@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import optuna
@@ -56,6 +57,9 @@ def test_two_workers_share_one_study(tmp_path):
     for p in (a, b):
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
+    # each worker wrote its tables when it stopped, perhaps while the other
+    # still ran a trial: the study as both left it is in the storage
+    export(tmp_path / "a" / name)
     t = optsweep.load(tmp_path / "a" / name).trials
     # the budget is reached, and overshot at most by the trials in flight
     # (one per worker here: two workers may both take the last free place)
@@ -93,9 +97,16 @@ def test_a_killed_worker_s_trial_is_retried_and_the_budget_met(tmp_path):
             for t in trials
             if t.state.name == "RUNNING" and task_of(t).get("worker", "").endswith(f":{a.pid}")
         ]
-        if done and mine:
-            victim = mine[0].number
-        time.sleep(0.05)
+        # one that started moments ago, so that it is still training when killed
+        fresh = [
+            t
+            for t in mine
+            if datetime.now(t.datetime_start.tzinfo) - t.datetime_start < timedelta(seconds=0.3)
+        ]
+        if done and fresh:
+            victim = fresh[0].number
+            break
+        time.sleep(0.02)
     assert victim is not None, "worker a never ran a trial"
     os.killpg(a.pid, signal.SIGKILL)  # the host dies mid-training
     a.wait()
