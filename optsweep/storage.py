@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import sqlalchemy.exc
 from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
@@ -224,6 +223,8 @@ def open_storage(
     """Open the storage named by ``spec`` (see the module docstring);
     ``sync_seconds`` is a journal file's delay to disk (:class:`JournalFile`)."""
     if is_url(spec):
+        import sqlalchemy.exc  # here: a tenth of a second, which a journal file need not pay
+
         # a server storage is shared by workers: heartbeats on by default
         heartbeat = heartbeat or DEFAULT_HEARTBEAT
         kwargs = {}

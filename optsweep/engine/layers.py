@@ -81,18 +81,25 @@ def _sigmoid_backward(da: Array, z: Array, a: Array, out: Array) -> Array:
 
 @dataclass(frozen=True)
 class Activation:
-    """A hidden-layer nonlinearity: ``forward`` and its derivative."""
+    """A hidden-layer nonlinearity: ``forward`` and its derivative.
+
+    ``one`` is an input that ``forward`` maps to exactly 1 (1 for the
+    rectifiers; infinity for tanh and the sigmoid): a population keeps the
+    row of ones that carries the next layer's bias in its pre-activations,
+    so that its activations are computed over whole contiguous blocks.
+    """
 
     name: str
     forward: Callable[[Array, Array], Array]
     backward: Callable[[Array, Array, Array, Array], Array]
+    one: float = 1.0
 
 
 ACTIVATIONS: dict[str, Activation] = {
     "relu": Activation("relu", _relu, _relu_backward),
     "leaky_relu": Activation("leaky_relu", _leaky_relu, _leaky_relu_backward),
-    "tanh": Activation("tanh", _tanh, _tanh_backward),
-    "sigmoid": Activation("sigmoid", _sigmoid, _sigmoid_backward),
+    "tanh": Activation("tanh", _tanh, _tanh_backward, one=np.inf),
+    "sigmoid": Activation("sigmoid", _sigmoid, _sigmoid_backward, one=np.inf),
 }
 
 
@@ -130,6 +137,19 @@ class Head:
         # (a - y) / batch for the matching loss (see module docstring)
         np.subtract(a, y, out=out)
         out *= 1.0 / a.shape[-2]  # rows of the batch (a may carry a leading member axis)
+        return out
+
+    def grad_scale(self, batch: int, n_out: int) -> float:
+        """The factor ``s`` in ``dL/dz = s (a - y)`` for a batch (``1 / batch``)."""
+        return 1.0 / batch
+
+    def grad_from_logits(self, z: Array, y_scaled: Array, scale: float, out: Array) -> Array:
+        """``dL/dz = scale * a - y_scaled`` from the logits ``z``, with
+        ``scale`` from :meth:`grad_scale` and ``y_scaled = scale * y`` (made
+        once an epoch): :meth:`forward` and :meth:`grad` in fewer passes."""
+        self.forward(z, out)
+        out *= scale
+        out -= y_scaled
         return out
 
     def encode(self, y: Array, n_out: int, dtype: np.dtype) -> Array:
@@ -184,6 +204,15 @@ class SigmoidBCE(Head):
     def loss(self, z: Array, y: Array) -> float:
         # mean(log(1 + e^z)) - mean(y z); z and y are (n, 1)
         return float((softplus(z).sum() - np.vdot(y, z)) / max(z.shape[0], 1))
+
+    def grad_from_logits(self, z: Array, y_scaled: Array, scale: float, out: Array) -> Array:
+        # scale * sigmoid(z) as scale / (1 + exp(-z)): one pass fewer
+        np.negative(z, out)
+        np.exp(out, out)
+        out += 1
+        np.divide(scale, out, out)
+        out -= y_scaled
+        return out
 
     def encode(self, y: Array, n_out: int, dtype: np.dtype) -> Array:
         labels = np.asarray(y)
@@ -275,6 +304,14 @@ class LinearMSE(Head):
         # d/dz mean((a - y)^2) over batch * outputs entries
         np.subtract(a, y, out=out)
         out *= 2.0 / (a.shape[-2] * a.shape[-1])
+        return out
+
+    def grad_scale(self, batch: int, n_out: int) -> float:
+        return 2.0 / (batch * n_out)
+
+    def grad_from_logits(self, z: Array, y_scaled: Array, scale: float, out: Array) -> Array:
+        np.multiply(z, scale, out)  # the output is the logit
+        out -= y_scaled
         return out
 
     def encode(self, y: Array, n_out: int, dtype: np.dtype) -> Array:

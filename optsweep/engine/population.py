@@ -68,133 +68,151 @@ class _Stack:
     """The active members' arrays, one row of ``theta`` per member.
 
     Activations are laid out ``(K, units, batch)`` (the seed's column layout,
-    per member): the ones row that carries the bias sits below each member's
-    block, so activations are contiguous blocks and elementwise operations
-    run over long rows, not over rows of five units.
+    per member), and each hidden layer's block carries one more row: the ones
+    that multiply the next layer's bias. The pre-activations hold the
+    activation's :attr:`~.layers.Activation.one` there, so that the
+    activation, and its derivative, run over whole contiguous blocks.
+
+    An update is a fixed sequence of NumPy calls on arrays bound once
+    (:meth:`plans`): on a small network the calls are the cost, and every
+    view made, attribute read or keyword parsed in the loop would add to it.
     """
 
-    def __init__(self, sizes: list[int], act, head, dtype: np.dtype, theta: np.ndarray) -> None:
+    def __init__(
+        self,
+        sizes: list[int],
+        act,
+        head,
+        dtype: np.dtype,
+        theta: np.ndarray,
+        b1: np.ndarray | None = None,
+        b2: np.ndarray | None = None,
+    ) -> None:
         self.sizes, self.act, self.head, self.dtype = sizes, act, head, dtype
         self.shapes = [(n, m + 1) for m, n in itertools.pairwise(sizes)]
         self.theta = np.ascontiguousarray(theta, dtype=dtype)  # (K, P)
+        self.K, P = self.theta.shape
         self.grad = np.zeros_like(self.theta)
         self.u = np.zeros_like(self.theta)  # first moment, scaled (see module docstring)
         self.w = np.zeros_like(self.theta)  # second moment, scaled
         self.tmp = np.zeros_like(self.theta)
+        # the moments' decay factors, one per parameter: a (K, 1) column would
+        # make every step's product a broadcast, three times slower here
+        col = lambda v: np.zeros(self.K) if v is None else np.asarray(v)  # noqa: E731
+        self.b1 = np.repeat(col(b1).astype(dtype)[:, None], P, axis=1)
+        self.b2 = np.repeat(col(b2).astype(dtype)[:, None], P, axis=1)
         self.Wb = _blocks(self.theta, self.shapes)  # (K, n_l, n_{l-1} + 1) views
         self.dWb = _blocks(self.grad, self.shapes)
-        self.WT = [w[:, :, :-1].transpose(0, 2, 1) for w in self.Wb]  # (K, n_{l-1}, n_l)
-        self.K = theta.shape[0]
+        self.WbT = [w.transpose(0, 2, 1) for w in self.Wb]  # (K, n_{l-1} + 1, n_l)
         self._ws: dict[int, tuple] = {}
 
     def take(self, rows: np.ndarray) -> _Stack:
         """A new stack with only ``rows`` (compaction), optimizer state included."""
-        new = _Stack(self.sizes, self.act, self.head, self.dtype, self.theta[rows])
+        new = _Stack(
+            self.sizes, self.act, self.head, self.dtype, self.theta[rows],
+            self.b1[rows, 0], self.b2[rows, 0],
+        )  # fmt: skip
         new.u[...] = self.u[rows]
         new.w[...] = self.w[rows]
         return new
 
     def workspace(self, batch: int) -> tuple:
+        """Buffers for ``batch`` samples: each hidden layer's pre-activations
+        and activations with their row for the bias, ``[Z; one]`` and
+        ``[A; 1]``, their gradients (whose last rows are not used), and the
+        output layer's ``dL/dz``."""
         ws = self._ws.get(batch)
         if ws is None:
-            K, hidden = self.K, self.sizes[1:-1]
-            Z = [np.empty((K, n, batch), self.dtype) for n in self.sizes[1:]]
-            A1 = [np.ones((K, n + 1, batch), self.dtype) for n in hidden]  # [A; 1]
-            A = [a[:, :-1, :] for a in A1]
-            out = np.empty((K, self.sizes[-1], batch), self.dtype)
-            dZ = [np.empty((K, n, batch), self.dtype) for n in self.sizes[1:]]
-            dA = [np.empty((K, n, batch), self.dtype) for n in hidden]
-            ws = self._ws[batch] = (Z, A1, A, out, dZ, dA)
+            K, dt, hidden = self.K, self.dtype, self.sizes[1:-1]
+            Ze = [np.zeros((K, n + 1, batch), dt) for n in hidden]
+            for z in Ze:
+                z[:, -1] = self.act.one
+            A1 = [np.ones((K, n + 1, batch), dt) for n in hidden]
+            dZe = [np.zeros((K, n + 1, batch), dt) for n in hidden]
+            dAe = [np.zeros((K, n + 1, batch), dt) for n in hidden]
+            dZo = np.zeros((K, self.sizes[-1], batch), dt)
+            ws = self._ws[batch] = (Ze, A1, dZe, dAe, dZo)
         return ws
 
-    def batches(
-        self, XsT: np.ndarray, YsT: np.ndarray, ZsT: np.ndarray, bounds: list[tuple[int, int]]
-    ) -> list[tuple]:
-        """Everything an update on each batch of ``bounds`` touches, as views
-        bound once (the epoch's shuffled columns ``XsT``, ``YsT`` and its
-        logits ``ZsT`` are refilled in place every epoch): NumPy calls are
-        the cost of a small network's update, and each view made in the loop
-        would add a few more."""
+    def plans(
+        self,
+        XsT: np.ndarray,
+        Xs: np.ndarray,
+        ZsT: np.ndarray,
+        YsT_scaled: np.ndarray,
+        bounds: list[tuple[int, int]],
+        scales: list[float],
+        MA: np.ndarray,
+        EA: np.ndarray,
+    ) -> list[list[tuple]]:
+        """The calls of an update on each batch of ``bounds``, as
+        ``(function, arguments)`` pairs bound once: forward, ``dL/dz`` from
+        the logits, backward (as the single-trial :class:`~.network.Network`)
+        and :meth:`step`.
+
+        The epoch's shuffled samples ``XsT`` (columns) and ``Xs`` (rows), its
+        targets times each batch's gradient scale ``YsT_scaled``, its logits
+        ``ZsT`` and each update's step columns ``MA[j]`` and ``EA[j]`` are
+        refilled in place every epoch.
+        """
+        act, head, Wb, dWb, WbT = self.act, self.head, self.Wb, self.dWb, self.WbT
+        L = len(Wb)
         out = []
-        for a, b in bounds:
-            Z, A1, A, o, dZ, dA = self.workspace(b - a)
-            x, z = XsT[:, a:b], ZsT[:, :, a:b]
-            Z = [*Z[:-1], z]  # the output layer's logits go straight to ZsT
-            out.append(
-                (
-                    [x, *A1],  # each layer's input [A; 1]
-                    [a1.swapaxes(-1, -2) for a1 in [x, *A1]],  # and its transpose
-                    Z,
-                    A,
-                    # heads work on (..., batch, units): transposed views
-                    z.transpose(0, 2, 1),
-                    o.transpose(0, 2, 1),
-                    YsT[:, a:b].T,
-                    dZ,
-                    dZ[-1].transpose(0, 2, 1),
-                    dA,
-                )
-            )
+        for j, (a, b) in enumerate(bounds):
+            Ze, A1, dZe, dAe, dZo = self.workspace(b - a)
+            z = ZsT[:, :, a:b]  # the output layer's logits go straight to ZsT
+            inputs = [XsT[:, a:b], *A1]  # each layer's input [A; 1]
+            ops: list[tuple] = []
+            for l in range(L - 1):
+                ops.append((np.matmul, (Wb[l], inputs[l], Ze[l][:, :-1])))
+                ops.append((act.forward, (Ze[l], A1[l])))
+            ops.append((np.matmul, (Wb[-1], inputs[-1], z)))
+            # heads work on (..., batch, units): transposed views
+            g = (z.transpose(0, 2, 1), YsT_scaled[:, a:b].T, scales[j], dZo.transpose(0, 2, 1))
+            ops.append((head.grad_from_logits, g))
+            d = dZo
+            for l in range(L - 1, 0, -1):
+                ops.append((np.matmul, (d, A1[l - 1].transpose(0, 2, 1), dWb[l])))
+                ops.append((np.matmul, (WbT[l], d, dAe[l - 1])))
+                ops.append((act.backward, (dAe[l - 1], Ze[l - 1], A1[l - 1], dZe[l - 1])))
+                d = dZe[l - 1][:, :-1]
+            ops.append((np.matmul, (d, Xs[a:b], dWb[0])))  # rows: a contiguous operand
+            out.append(ops + self._step(MA[j], EA[j]))
         return out
 
-    def update(
-        self,
-        batch: tuple,
-        A: np.ndarray,
-        b1: np.ndarray,
-        b2: np.ndarray,
-        m: np.ndarray,
-        E: np.ndarray,
-    ) -> None:
-        """One update of every member on one batch of :meth:`batches`:
-        forward, backward (as the single-trial :class:`~.network.Network`)
-        and :meth:`step`."""
-        inputs, inputs_T, Z, Act, zT, outT, yT, dZ, dZ_outT, dA = batch
-        Wb, dWb, WT, act = self.Wb, self.dWb, self.WT, self.act
-        L = len(Wb)
-        for l in range(L):
-            np.matmul(Wb[l], inputs[l], out=Z[l])  # (K, n_l, batch)
-            if l < L - 1:
-                act.forward(Z[l], Act[l])
-        self.head.forward(zT, outT)
-        self.head.grad(outT, yT, dZ_outT)
-        d = dZ[L - 1]
-        for l in range(L - 1, 0, -1):
-            np.matmul(d, inputs_T[l], out=dWb[l])  # (K, n_l, n_{l-1} + 1)
-            np.matmul(WT[l], d, out=dA[l - 1])  # (K, n_{l-1}, batch)
-            d = act.backward(dA[l - 1], Z[l - 1], Act[l - 1], dZ[l - 1])
-        np.matmul(d, inputs_T[0], out=dWb[0])
-        self.step(A, b1, b2, m, E)
+    def _step(self, MA: np.ndarray, EA: np.ndarray) -> list[tuple]:
+        """The unified update (module docstring) with the rate folded into the
+        denominator, ``W -= u / ((m / A) sqrt(w) + E / A)``; ``MA`` and ``EA``
+        are ``(K, 1)`` columns."""
+        u, w, tmp, g, theta = self.u, self.w, self.tmp, self.grad, self.theta
+        return [
+            (np.multiply, (u, self.b1, u)),
+            (np.add, (u, g, u)),
+            (np.multiply, (w, self.b2, w)),
+            (np.multiply, (g, g, tmp)),
+            (np.add, (w, tmp, w)),
+            (np.sqrt, (w, tmp)),
+            (np.multiply, (tmp, MA, tmp)),
+            (np.add, (tmp, EA, tmp)),
+            (np.divide, (u, tmp, tmp)),
+            (np.subtract, (theta, tmp, theta)),
+        ]
+
+    def step(self, MA: np.ndarray, EA: np.ndarray) -> None:
+        """One optimizer step from ``grad`` (see :meth:`_step`)."""
+        for f, args in self._step(MA, EA):
+            f(*args)
 
     def forward(self, XaT: np.ndarray, z_out: np.ndarray) -> None:
         """All members' output logits on the samples ``XaT = [X | 1]^T``
         (shared, ``(n_0 + 1, n)``) into ``z_out`` (``(K, n_out, n)``)."""
-        Z, A1s, A, _, _, _ = self.workspace(XaT.shape[1])
-        A1 = XaT
-        last = len(self.Wb) - 1
-        for l, Wb in enumerate(self.Wb):
-            z = Z[l] if l < last else z_out
-            np.matmul(Wb, A1, out=z)  # (K, n_l, n)
-            if l < last:
-                self.act.forward(z, A[l])
-                A1 = A1s[l]
-
-    def step(
-        self, A: np.ndarray, b1: np.ndarray, b2: np.ndarray, m: np.ndarray, E: np.ndarray
-    ) -> None:
-        """The unified update; coefficients are ``(K, 1)`` columns."""
-        u, w, tmp, g = self.u, self.w, self.tmp, self.grad
-        u *= b1
-        u += g
-        w *= b2
-        np.square(g, out=tmp)
-        w += tmp
-        np.sqrt(w, out=tmp)
-        tmp *= m
-        tmp += E
-        np.divide(u, tmp, out=tmp)
-        tmp *= A
-        self.theta -= tmp
+        Ze, A1, _, _, _ = self.workspace(XaT.shape[1])
+        inp = XaT
+        for l in range(len(self.Wb) - 1):
+            np.matmul(self.Wb[l], inp, out=Ze[l][:, :-1])  # (K, n_l, n)
+            self.act.forward(Ze[l], A1[l])
+            inp = A1[l]
+        np.matmul(self.Wb[-1], inp, out=z_out)
 
     def flush(self) -> None:
         """Zero the moments' near-subnormal entries (:func:`~.optimizers.flush_tiny`)."""
@@ -233,47 +251,57 @@ def _check(configs: Sequence[TrainConfig]) -> None:
 
 
 class _Coefficients:
-    """Per-member optimizer coefficients, as ``(K, 1)`` columns for a step."""
+    """Per-member optimizer coefficients (module docstring)."""
 
     def __init__(self, configs: Sequence[TrainConfig], dtype: np.dtype) -> None:
-        self.dtype = dtype
         code = np.array([_OPT_CODE[c.optimizer] for c in configs])
         beta = np.array([c.beta for c in configs])
-        self.is_adam = code == 3
-        self.is_rms = code == 2
-        self.b1 = np.where(code == 1, beta, np.where(self.is_adam, [c.beta1 for c in configs], 0.0))
-        self.b2 = np.where(
-            self.is_rms, beta, np.where(self.is_adam, [c.beta2 for c in configs], 0.0)
-        )
-        self.m = np.where(code >= 2, 1.0, 0.0)
-        self.eps = np.array([c.eps for c in configs])
-        self.momentum = code == 1
-        self.beta = beta
-        # the same float operations as the single-member optimizers
-        self.rms_c = np.sqrt(1 - np.where(self.is_rms, beta, 0.0))
+        eps = np.array([c.eps for c in configs])
+        is_adam, is_rms, is_momentum = code == 3, code == 2, code == 1
+        self.b1 = np.where(is_momentum, beta, np.where(is_adam, [c.beta1 for c in configs], 0.0))
+        self.b2 = np.where(is_rms, beta, np.where(is_adam, [c.beta2 for c in configs], 0.0))
+        # the step's m / A and E / A are P / lr and Q / lr; Adam's change with
+        # every update (its bias corrections), the others' are constants:
+        # gd P = 0, Q = 1; momentum P = 0, Q = 1 / (1 - beta); rmsprop
+        # P = c, Q = eps (A = lr / c, E = eps / c, c = sqrt(1 - beta))
+        self.P = np.where(is_rms, np.sqrt(1 - np.where(is_rms, beta, 0.0)), 0.0)
+        self.Q = np.where(is_momentum, 1 / (1 - np.where(is_momentum, beta, 0.0)), 1.0)
+        self.Q = np.where(is_rms, eps, self.Q)
+        self.adam = np.flatnonzero(is_adam)
+        self.eps = eps
 
     def take(self, rows: np.ndarray) -> _Coefficients:
         new = object.__new__(_Coefficients)
-        for k, v in vars(self).items():
-            new.__dict__[k] = v[rows] if isinstance(v, np.ndarray) else v
+        for k in ("b1", "b2", "P", "Q", "eps"):
+            setattr(new, k, getattr(self, k)[rows])
+        new.adam = np.flatnonzero(np.isin(rows, self.adam))  # positions in the new rows
         return new
 
-    def epoch(self, lr: np.ndarray, t0: int, n: int, frozen: np.ndarray) -> tuple:
-        """Step coefficients for updates ``t0 + 1 .. t0 + n`` at rates ``lr``:
-        constant columns ``b1, b2, m`` and per-update columns ``A[j], E[j]``."""
-        t = np.arange(t0 + 1, t0 + n + 1)[:, None]  # (n, 1): updates by K members
-        c_t = np.sqrt((1 - self.b2) / (1 - self.b2**t))  # (n, K)
-        adam_A = lr * (1 - self.b1) / ((1 - self.b1**t) * c_t)
-        A = np.where(self.momentum, lr * (1 - self.beta), lr)
-        A = np.where(self.is_rms, lr / self.rms_c, A)
-        A = np.where(self.is_adam, adam_A, A)
-        E = np.where(self.is_rms, self.eps / self.rms_c, 1.0)
-        E = np.where(self.is_adam, self.eps / c_t, E)
-        A = np.where(frozen, 0.0, A)  # a stopped member no longer changes
-        A, E = np.broadcast_arrays(A, E)
-        dt = self.dtype
-        cols = lambda v: np.asarray(v, dtype=dt)[..., None]  # noqa: E731 - (..., K, 1)
-        return cols(self.b1), cols(self.b2), cols(self.m), cols(A), cols(E)
+    def epoch(
+        self, lr: np.ndarray, t0: int, frozen: np.ndarray, MA: np.ndarray, EA: np.ndarray
+    ) -> None:
+        """Fill the step columns of updates ``t0 + 1 .. t0 + n`` at rates
+        ``lr``, ``MA[j] = m / A`` and ``EA[j] = E / A`` (``(n, K, 1)``, see
+        the module docstring); a stopped member's are 0 and infinity, so that
+        its step is zero: it no longer changes.
+
+        Adam: ``1 / A = (1 - b1^t) c_t / (lr (1 - b1))`` with
+        ``c_t = sqrt((1 - b2) / (1 - b2^t))``, ``E = eps / c_t``.
+        """
+        n = MA.shape[0]
+        MA[..., 0] = self.P / lr
+        EA[..., 0] = self.Q / lr
+        a = self.adam
+        if a.size:
+            t = np.arange(t0 + 1, t0 + n + 1)[:, None]  # (n, 1): the updates' numbers
+            b1, b2 = self.b1[a], self.b2[a]
+            c_t = np.sqrt((1 - b2) / (1 - b2**t))  # (n, members with Adam)
+            x = (1 - b1**t) / (lr[a] * (1 - b1))
+            MA[:, a, 0] = x * c_t
+            EA[:, a, 0] = x * self.eps[a]
+        if frozen.any():
+            MA[:, frozen] = 0.0
+            EA[:, frozen] = np.inf
 
 
 def train_population(
@@ -308,8 +336,8 @@ def train_population(
             rng=seed_streams(c.seed)[0],
         )
         theta0[k] = net.theta
-    stack = _Stack(sizes, probe.activation, head, dtype, theta0)
     coef = _Coefficients(configs, dtype)
+    stack = _Stack(sizes, probe.activation, head, dtype, theta0, coef.b1, coef.b2)
     ids = np.arange(K)  # member index of each stack row
     frozen = np.zeros(K, dtype=bool)  # rows that stopped but are not yet compacted away
 
@@ -332,6 +360,8 @@ def train_population(
     for b in batch_sizes(m, first.batch_size):
         bounds.append((start, start + b))
         start += b
+    scales = [head.grad_scale(b - a, sizes[-1]) for a, b in bounds]
+    col_scale = np.repeat(np.asarray(scales, dtype), [b - a for a, b in bounds])  # (m,)
     E = first.epochs
     H = np.full((K, E, len(HISTORY_COLUMNS)), np.nan)
     ran = np.zeros(K, dtype=int)
@@ -343,8 +373,14 @@ def train_population(
     ]
     nets: list[Network | None] = [None] * K
     seconds = np.zeros(K)
-    XsT, YsT = np.empty_like(XT), np.empty_like(YT)  # this epoch's shuffled columns
-    batches = None  # stack.batches(...): the views of each update
+    # this epoch's shuffled samples, as columns and as rows, and targets
+    XsT, Xs, YsT, YsT_scaled = (
+        np.empty_like(XT),
+        np.empty_like(X),
+        np.empty_like(YT),
+        np.empty_like(YT),
+    )
+    plans = None  # stack.plans(...): the calls of each update
     t = 0
 
     def finish(row: int) -> None:
@@ -378,13 +414,18 @@ def train_population(
             lr = lrs[ids, epoch]  # (rows,)
             perm = rng.permutation(m)
             np.take(XT, perm, axis=1, out=XsT)
+            np.take(X, perm, axis=0, out=Xs)
             np.take(YT, perm, axis=1, out=YsT)
-            if batches is None:  # at the start, and after a compaction
+            np.multiply(YsT, col_scale, out=YsT_scaled)
+            if plans is None:  # at the start, and after a compaction
                 ZsT = np.empty((stack.K, sizes[-1], m), dtype)  # each epoch's logits
-                batches = stack.batches(XsT, YsT, ZsT, bounds)
-            b1, b2, mm, A, Ec = coef.epoch(lr, t, len(bounds), frozen)
-            for j, batch in enumerate(batches):
-                stack.update(batch, A[j], b1, b2, mm, Ec[j])
+                MA = np.empty((len(bounds), stack.K, 1), dtype)  # each update's step columns
+                EA = np.empty_like(MA)
+                plans = stack.plans(XsT, Xs, ZsT, YsT_scaled, bounds, scales, MA, EA)
+            coef.epoch(lr, t, frozen, MA, EA)
+            for plan in plans:
+                for f, args in plan:
+                    f(*args)
                 t += 1
                 if t % FLUSH_EVERY == 0:
                     stack.flush()
@@ -451,7 +492,7 @@ def train_population(
             if frozen.sum() * 4 >= stack.K:  # compact: stopped members stop costing
                 keep = np.flatnonzero(~frozen)
                 stack, coef, ids = stack.take(keep), coef.take(keep), ids[keep]
-                batches = None
+                plans = None
                 frozen = np.zeros(len(keep), dtype=bool)
         for row in np.flatnonzero(~frozen):
             finish(row)

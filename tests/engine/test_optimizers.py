@@ -137,15 +137,17 @@ def test_population_flushes_its_moments(monkeypatch):
     from optsweep.engine.population import _Stack
 
     def run(flush: bool) -> tuple[np.ndarray, int]:
+        half = np.full(2, 0.5)  # both moments' decay
         stack = _Stack(
-            [2, 3, 1], ACTIVATIONS["relu"], HEADS["sigmoid"], np.dtype(float), np.ones((2, 13))
-        )
+            [2, 3, 1], ACTIVATIONS["relu"], HEADS["sigmoid"], np.dtype(float), np.ones((2, 13)),
+            half, half,
+        )  # fmt: skip
         stack.grad[:] = 1.0  # then the last seven die
         col = lambda v: np.full((2, 1), v)  # noqa: E731
         seen = 0
         with np.errstate(under="ignore"):
             for t in range(1, 3001):
-                stack.step(col(0.01), col(0.5), col(0.5), col(1.0), col(1e-8))
+                stack.step(col(1 / 0.01), col(1e-8 / 0.01))  # m / A, E / A: lr 0.01, eps 1e-8
                 if flush and t % optimizers.FLUSH_EVERY == 0:
                     stack.flush()
                 stack.grad[:, 6:] = 0.0
