@@ -25,12 +25,16 @@ from ._json import clean_json
 from .config import DataSection, SweepConfig
 from .engine import Dataset, ModelConfig, Schedule, TrainConfig, fit, load_data, prepare
 from .engine.population import train_population
-from .engine.train import TrainResult
+from .engine.train import HISTORY_COLUMNS, TrainResult
 
 log = logging.getLogger(__name__)
 
 #: ``reporter(epoch, value) -> bool``: report a per-epoch value, True to prune.
 Reporter = Callable[[int, float], bool]
+#: ``reporter(epoch, members, values) -> [bool, ...] or None``: report the
+#: per-epoch values of a population's members (indexes into its tasks); True
+#: to prune that member; None when nothing was reported this epoch.
+PopulationReporter = Callable[[int, np.ndarray, np.ndarray], list[bool] | None]
 
 
 def trial_seed(study_seed: int, number: int) -> int:
@@ -219,17 +223,20 @@ def evaluate_population(
     tasks: list[TrialTask],
     data: Dataset,
     sweep: SweepConfig,
-    reporters: list[Reporter] | None = None,
+    reporter: PopulationReporter | None = None,
 ) -> list[TrialOutcome]:
     """Train several trials of one batch size as one population
     (:func:`~optsweep.engine.population.train_population`); the outcomes are
     those :func:`evaluate` would give, member by member."""
-    metric = sweep.study.metrics[0]
+    column = HISTORY_COLUMNS.index(sweep.study.metrics[0])
     callback = None
-    if reporters is not None:
+    if reporter is not None:
 
-        def callback(k: int, epoch: int, record: dict) -> str | None:
-            return f"pruned at epoch {epoch}" if reporters[k](epoch, record[metric]) else None
+        def callback(epoch: int, members: np.ndarray, rows: np.ndarray) -> list | None:
+            prune = reporter(epoch, members, rows[:, column])
+            if prune is None:
+                return None
+            return [f"pruned at epoch {epoch}" if p else None for p in prune]
 
     try:
         configs = [train_config(t.hparams, sweep, t.seed, t.shuffle_seed) for t in tasks]
@@ -279,19 +286,20 @@ def run_population(
     """A worker's job for vectorized trials: one population, each member
     reporting to the storage (so pruning works member by member)."""
     _quiet_ctrl_c()
-    reporters = None
+    reporter = None
     if spec is not None and sweep.study.pruner != "none":
-        reporters = [_pruning_reporter(t, sweep, spec) for t in tasks]
-    return evaluate_population(tasks, data, sweep, reporters)
+        reporter = _population_reporter(tasks, sweep, spec)
+    return evaluate_population(tasks, data, sweep, reporter)
 
 
-def _pruning_reporter(task: TrialTask, sweep: SweepConfig, spec: str) -> Reporter:
+def _worker_study(sweep: SweepConfig, spec: str, run: str):
+    """The study of a run, loaded once per worker process and run."""
     import optuna
 
     from .samplers import make_pruner
     from .storage import open_storage
 
-    key = (spec, sweep.name, task.run)
+    key = (spec, sweep.name, run)
     study = _STUDIES.get(key)
     if study is None:
         _STUDIES.clear()  # an earlier run's: its storage may be gone or replaced
@@ -301,6 +309,43 @@ def _pruning_reporter(task: TrialTask, sweep: SweepConfig, spec: str) -> Reporte
             storage=open_storage(spec, sync_seconds=sweep.execution.sync_seconds),
             pruner=make_pruner(sweep),
         )
+    return study
+
+
+def _population_reporter(
+    tasks: list[TrialTask], sweep: SweepConfig, spec: str
+) -> PopulationReporter:
+    """Each member reports to the pruner as its own trial would
+    (:func:`_pruning_reporter`); an epoch's reports go to the storage as
+    one write (:func:`~optsweep.storage.batched_writes`)."""
+    import optuna
+
+    from .storage import batched_writes
+
+    study = _worker_study(sweep, spec, tasks[0].run)
+    trials = [optuna.Trial(study, t.trial_id) for t in tasks]
+    epochs = sweep.train.epochs
+
+    def reporter(epoch: int, members: np.ndarray, values: np.ndarray) -> list[bool] | None:
+        if not sweep.study.report_epoch(epoch, epochs):
+            return None
+        prune = []
+        with batched_writes(study._storage):
+            for k, value in zip(members.tolist(), values.tolist(), strict=True):
+                if not math.isfinite(value):
+                    prune.append(False)
+                    continue
+                trials[k].report(value, epoch)
+                prune.append(trials[k].should_prune())
+        return prune
+
+    return reporter
+
+
+def _pruning_reporter(task: TrialTask, sweep: SweepConfig, spec: str) -> Reporter:
+    import optuna
+
+    study = _worker_study(sweep, spec, task.run)
     trial = optuna.Trial(study, task.trial_id)
 
     epochs = sweep.train.epochs

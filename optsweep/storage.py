@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fcntl
 import json
 import logging
@@ -22,6 +23,7 @@ import threading
 import time
 import warnings
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,9 +98,41 @@ class JournalFile(JournalFileBackend):
         self.sync_seconds = sync_seconds
         self._timer: threading.Timer | None = None
         self._timer_lock = threading.Lock()
+        self._held: list[dict[str, Any]] | None = None  # writes held by batched()
         _JOURNALS.add(self)
 
+    def read_logs(self, log_number_from: int):
+        # nothing new since the last read (the common case): a stat, rather
+        # than an open and a read; the file only grows while a run reads it
+        start = self._log_number_offset.get(log_number_from)
+        if start is not None and os.stat(self._file_path).st_size == start:
+            return iter(())
+        return super().read_logs(log_number_from)
+
+    @contextlib.contextmanager
+    def batched(self) -> Iterator[None]:
+        """Hold this process's writes and make them one write at the end.
+
+        For a population's reports to the pruner: each member's report is a
+        write, which the storage reads back at once; held, they cost one
+        write and no read. Only writes that nothing reads back before the
+        end may be held (a report's value is kept by its trial object).
+        """
+        if self._held is not None:  # nested: the outer one writes
+            yield
+            return
+        self._held = []
+        try:
+            yield
+        finally:
+            logs, self._held = self._held, None
+            if logs:
+                self.append_logs(logs)
+
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        if self._held is not None:
+            self._held.extend(logs)
+            return
         text = "\n".join(json.dumps(e, separators=(",", ":")) for e in logs) + "\n"
         self._lock.acquire()
         try:
@@ -136,6 +170,14 @@ class JournalFile(JournalFileBackend):
 
 
 _JOURNALS: weakref.WeakSet[JournalFile] = weakref.WeakSet()  # this process's, for sync_journals
+_BACKENDS: weakref.WeakKeyDictionary[JournalStorage, JournalFile] = weakref.WeakKeyDictionary()
+
+
+def batched_writes(storage: optuna.storages.BaseStorage) -> contextlib.AbstractContextManager:
+    """:meth:`JournalFile.batched` for a journal file opened by :func:`open_storage`;
+    for other storages, nothing."""
+    backend = _BACKENDS.get(storage)
+    return contextlib.nullcontext() if backend is None else backend.batched()
 
 
 def _after_fork_in_child() -> None:
@@ -250,4 +292,6 @@ def open_storage(
                 time.sleep(0.2 * (attempt + 1))
     Path(spec).parent.mkdir(parents=True, exist_ok=True)
     backend = JournalFile(str(spec), FlockLock(str(spec)), sync_seconds)
-    return JournalStorage(backend)
+    storage = JournalStorage(backend)
+    _BACKENDS[storage] = backend
+    return storage

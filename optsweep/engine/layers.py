@@ -229,7 +229,11 @@ class SigmoidBCE(Head):
         return (softplus(Z).sum(axis=(1, 2)) - np.einsum("kno,no->k", Z, y)) / n
 
     def scores(self, Z: Array, y: Array) -> Array:
-        return np.count_nonzero((Z > 0) == y, axis=(1, 2))
+        # positives predicted positive plus negatives predicted negative,
+        # (z > 0) . (2y - 1) + #negatives: a matrix product, where counting
+        # per member ((Z > 0) == y) takes twice as long
+        predicted = np.greater(Z[..., 0], 0).astype(Z.dtype)  # (K, n)
+        return predicted @ (2 * y[:, 0] - 1) + np.count_nonzero(y == 0)
 
 
 class SoftmaxCE(Head):

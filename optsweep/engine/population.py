@@ -43,9 +43,12 @@ from .network import Network, augment, check_dtype
 from .optimizers import FLUSH_EVERY, flush_tiny
 from .train import HISTORY_COLUMNS, ModelConfig, TrainConfig, TrainResult, seed_streams
 
-#: ``callback(member, epoch, record) -> truthy to stop that member`` (``member``
-#: indexes the ``configs`` list; a string return is kept as the reason).
-MemberCallback = Callable[[int, int, dict], object]
+#: ``callback(epoch, members, rows) -> answers``: after every epoch but the
+#: last, the members still training (indexes into the ``configs`` list) and
+#: their rows of the epoch's history (columns ``HISTORY_COLUMNS``); a truthy
+#: answer stops that member (a string is kept as the reason). Called once an
+#: epoch for the whole population, so that a pruner's reports can be batched.
+PopulationCallback = Callable[[int, np.ndarray, np.ndarray], Sequence[object] | None]
 
 _OPT_CODE = {"gd": 0, "momentum": 1, "rmsprop": 2, "adam": 3}
 
@@ -309,7 +312,7 @@ def train_population(
     data: Dataset,
     configs: Sequence[TrainConfig],
     shuffle_seed: int,
-    callback: MemberCallback | None = None,
+    callback: PopulationCallback | None = None,
 ) -> list[TrainResult]:
     """Train ``len(configs)`` members at once; one :class:`TrainResult` each.
 
@@ -431,16 +434,17 @@ def train_population(
                     stack.flush()
             Zs, Ys = ZsT.transpose(0, 2, 1), YsT.T  # (K, m, n_out), (m, n_out)
             act = np.flatnonzero(~frozen)
+            sel = act if len(act) < stack.K else slice(None)  # a view while none has stopped
             k_act = ids[act]
             elapsed = time.perf_counter() - t_epoch
             seconds[k_act] += elapsed / len(act)  # each member's fair share of the epoch
-            tl = head.losses(Zs[act], Ys)
-            tm = head.metric_from(head.scores(Zs[act], Ys), tl, m, y_var)
-            finite = np.isfinite(tl) & np.isfinite(stack.theta[act].sum(axis=1))
+            tl = head.losses(Zs[sel], Ys)
+            tm = head.metric_from(head.scores(Zs[sel], Ys), tl, m, y_var)
+            finite = np.isfinite(tl) & np.isfinite(stack.theta[sel].sum(axis=1))
             vl = np.full(len(act), np.nan)
             vm = np.full(len(act), np.nan)
             if has_val:
-                zv = stack.logits(XvT, rows)[act]
+                zv = stack.logits(XvT, rows)[sel]
                 vl = np.where(finite, head.losses(zv, Yv), np.nan)
                 vm = np.where(
                     finite, head.metric_from(head.scores(zv, Yv), vl, Xv.shape[0], yv_var), np.nan
@@ -473,12 +477,11 @@ def train_population(
                 reason[k] = f"diverged at epoch {epoch}: {why}"
                 stopped.append(act[i])
             if callback is not None and epoch < E - 1:  # the last epoch completes
-                for i in np.flatnonzero(~diverged):
-                    k = int(k_act[i])
-                    rec = dict(zip(HISTORY_COLUMNS, H[k, epoch].tolist(), strict=True))
-                    rec["epoch"], rec["updates"] = epoch, t
-                    answer = callback(k, epoch, rec)
+                live = np.flatnonzero(~diverged)
+                answers = callback(epoch, k_act[live], H[k_act[live], epoch]) or ()
+                for i, answer in zip(live, answers, strict=False):
                     if answer:
+                        k = k_act[i]
                         status[k] = "stopped"
                         reason[k] = (
                             answer if isinstance(answer, str) else f"stopped at epoch {epoch}"

@@ -89,13 +89,20 @@ def test_diverging_and_pruned_members_leave_the_others_unchanged(data):
     configs[2] = replace(configs[2], optimizer="gd", lr=1e300)  # diverges at once
     alone = train_population(model, data, [c for i, c in enumerate(configs) if i not in (2, 5)], 7)
 
-    def prune_member_5(k, epoch, record):
-        return "pruned at epoch 4" if k == 5 and epoch == 4 else None
+    seen = []
+
+    def prune_member_5(epoch, members, rows):
+        seen.append((epoch, members.tolist(), rows[:, 0].tolist()))
+        return ["pruned at epoch 4" if k == 5 and epoch == 4 else None for k in members]
 
     pop = train_population(model, data, configs, shuffle_seed=7, callback=prune_member_5)
     assert pop[2].status == "diverged" and pop[2].reason.startswith("diverged at epoch 0")
     assert pop[5].status == "stopped" and pop[5].reason == "pruned at epoch 4"
     assert pop[5].history["epoch"].tolist() == [0, 1, 2, 3, 4]
+    # called once an epoch, but the last, with the members still training
+    assert [e for e, _, _ in seen] == list(range(29))
+    assert seen[0][1] == [0, 1, 3, 4, 5, 6, 7] and seen[5][1] == [0, 1, 3, 4, 6, 7]
+    assert all(rows == [e] * len(members) for e, members, rows in seen)  # their epoch column
     # the pruned member is its solo run stopped at the same epoch
     solo5 = fit(
         model,
