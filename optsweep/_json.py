@@ -13,8 +13,6 @@ def clean_json(x: Any) -> Any:
     if isinstance(x, dict):
         return {k: clean_json(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        if x and all(type(v) is float for v in x):  # a curve column: the fast path
-            return [v if -math.inf < v < math.inf else None for v in x]
         return [clean_json(v) for v in x]
     if isinstance(x, np.generic):
         x = x.item()

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from ._json import clean_json
 from .config import DataSection, SweepConfig
 from .engine import Dataset, ModelConfig, Schedule, TrainConfig, fit, load_data, prepare
 from .engine.population import train_population
@@ -142,7 +141,7 @@ class TrialOutcome:
     status: str
     reason: str = ""
     values: tuple[float, ...] | None = None
-    history: dict[str, list] = field(default_factory=dict)
+    history: dict[str, np.ndarray] = field(default_factory=dict)
     final: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     updates: int = 0
@@ -163,11 +162,7 @@ def _outcome(task: TrialTask, result: TrainResult, sweep: SweepConfig) -> TrialO
     out = TrialOutcome(
         number=task.number,
         status="complete",
-        # JSON-ready here, in the worker: NaN and inf become None
-        history={
-            k: clean_json(v.tolist()) if v.dtype.kind == "f" else v.tolist()
-            for k, v in result.history.items()
-        },
+        history={k: np.asarray(v, dtype=np.float64) for k, v in result.history.items()},
         final=result.final,
         seconds=result.seconds,
         updates=result.updates,

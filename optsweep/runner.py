@@ -71,6 +71,7 @@ from .objective import (
 from .results import (
     INTERRUPTED,
     atomic_write,
+    encode_curve,
     save_weights,
     savez,
     tables,
@@ -476,7 +477,7 @@ class _Runner:
         # one write per trial, a JSON string: Optuna copies a trial's attributes
         # each time it reads it, and a string costs nothing to copy
         result = {
-            "curve": out.history,  # already JSON-ready (cleaned by the worker)
+            "curve_f8": encode_curve(out.history),
             "final": clean_json(out.final),
             "train_seconds": out.seconds,
             "epochs_run": epochs,
@@ -532,8 +533,10 @@ class _Runner:
     def _replay_pruning(self, trial: optuna.Trial, out: TrialOutcome) -> None:
         """Deterministic mode: feed the finished curve to the pruner epoch by epoch."""
         metric = self.sweep.study.metrics[0]
-        for i, (epoch, value) in enumerate(zip(out.history["epoch"], out.history[metric])):
-            if value is None or not math.isfinite(value):
+        for i, (epoch, value) in enumerate(
+            zip(out.history["epoch"].tolist(), out.history[metric].tolist())
+        ):
+            if not math.isfinite(value):
                 continue
             if not self.sweep.study.report_epoch(epoch, self.sweep.train.epochs):
                 continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import shutil
 import signal
@@ -24,10 +25,25 @@ import optsweep
 from optsweep.config import load_sweep
 from optsweep.engine import HISTORY_COLUMNS
 from optsweep.objective import trial_seed
-from optsweep.results import INTERRUPTED, curves_frame, load_weights, result_of, trials_frame
+from optsweep.results import (
+    INTERRUPTED,
+    curves_frame,
+    decode_curve,
+    encode_curve,
+    load_weights,
+    result_of,
+    trials_frame,
+)
 from optsweep.runner import counts, run_sweep
 from optsweep.status import export, status_text
-from optsweep.storage import FlockLock, JournalFile, repair_journal_tail, sync_journals
+from optsweep.storage import (
+    FlockLock,
+    JournalFile,
+    batched_writes,
+    open_storage,
+    repair_journal_tail,
+    sync_journals,
+)
 
 
 def test_parallel_sweep_runs_exactly_the_budget(tmp_path):
@@ -458,3 +474,60 @@ def test_tables_read_studies_written_before_the_task_attribute(tmp_path):
         "host:1",
     )
     assert row["val_metric"] == 0.9 and len(curves_frame(study.trials)) == 1
+
+
+def test_curves_are_stored_as_float64_bytes_and_read_in_both_layouts():
+    """A result's curve goes to the storage as base64 float64 columns (NaN and
+    infinities as they are, integers exact) and comes back as arrays; a curve
+    of JSON lists (studies written before) reads into the same table."""
+    history = {c: np.linspace(0.0, 1.0, 4) for c in HISTORY_COLUMNS}
+    history["epoch"], history["updates"] = np.arange(4.0), np.array([7.0, 14, 21, 2**52 + 1])
+    history["val_loss"] = np.array([0.5, np.nan, np.inf, -np.inf])
+    encoded = encode_curve(history)
+    assert all(isinstance(v, str) for v in encoded.values())
+    back = decode_curve(json.loads(json.dumps(encoded)))
+    for c in HISTORY_COLUMNS:
+        np.testing.assert_array_equal(back[c], history[c])
+
+    study = optuna.create_study(direction="maximize")
+    as_lists = {
+        c: [None if not math.isfinite(v) else v for v in history[c].tolist()] for c in history
+    }
+    for curve in ({"curve_f8": encoded}, {"curve": as_lists}):
+        trial = study.ask()
+        trial.set_user_attr("result", json.dumps({**curve, "final": {"val_metric": 0.9}}))
+        study.tell(trial, 0.9)
+    c = curves_frame(study.trials)
+    a, b = (c[c["trial"] == n].reset_index(drop=True) for n in (0, 1))
+    assert a["updates"].tolist() == [7, 14, 21, 2**52 + 1] and a["epoch"].tolist() == [0, 1, 2, 3]
+    assert np.isinf(a["val_loss"][2]) and np.isnan(a["val_loss"][1])
+    # JSON lists keep no infinities (written as null): the rest is the same
+    pd.testing.assert_frame_equal(
+        a.drop(columns=["trial", "val_loss"]), b.drop(columns=["trial", "val_loss"])
+    )
+
+
+def test_journal_batched_writes_are_one_write_and_others_see_them_after(tmp_path):
+    """Reports held by batched_writes reach the file as one write at the end
+    of the block, where another storage on the file (another process) reads
+    them; a storage that is not a journal file batches nothing."""
+    path = str(tmp_path / "study.journal")
+    mine, other = open_storage(path), open_storage(path)
+    study = optuna.create_study(study_name="s", storage=mine)
+    trial = study.ask()
+    lines = Path(path).read_text().count("\n")
+    with batched_writes(mine):
+        trial.report(0.5, 1)
+        trial.report(0.6, 2)
+        assert trial.should_prune() is False  # the trial keeps its own reports
+        assert Path(path).read_text().count("\n") == lines  # nothing written yet
+    text = Path(path).read_text()
+    assert text.count("\n") == lines + 2 and text.endswith("\n")
+    seen = optuna.load_study(study_name="s", storage=other).trials[0]
+    assert seen.intermediate_values == {1: 0.5, 2: 0.6}
+    # and a reader that has seen everything reads nothing more, then new writes
+    assert other.get_trial(seen._trial_id).intermediate_values == {1: 0.5, 2: 0.6}
+    trial.report(0.7, 3)
+    assert other.get_trial(seen._trial_id).intermediate_values == {1: 0.5, 2: 0.6, 3: 0.7}
+    with batched_writes(optuna.storages.InMemoryStorage()):
+        pass
