@@ -143,10 +143,17 @@ class Head:
         """The factor ``s`` in ``dL/dz = s (a - y)`` for a batch (``1 / batch``)."""
         return 1.0 / batch
 
-    def grad_from_logits(self, z: Array, y_scaled: Array, scale: float, out: Array) -> Array:
+    #: whether :meth:`grad_from_logits` can keep what :meth:`losses_kept` needs
+    keeps: bool = False
+
+    def grad_from_logits(
+        self, z: Array, y_scaled: Array, scale: float, out: Array, keep: Array | None = None
+    ) -> Array:
         """``dL/dz = scale * a - y_scaled`` from the logits ``z``, with
         ``scale`` from :meth:`grad_scale` and ``y_scaled = scale * y`` (made
-        once an epoch): :meth:`forward` and :meth:`grad` in fewer passes."""
+        once an epoch): :meth:`forward` and :meth:`grad` in fewer passes.
+        Where :attr:`keeps`, ``keep`` (shaped as ``z``) receives what
+        :meth:`losses_kept` computes the losses from."""
         self.forward(z, out)
         out *= scale
         out -= y_scaled
@@ -161,6 +168,10 @@ class Head:
     def losses(self, Z: Array, y: Array) -> Array:
         """:meth:`loss` of each member of a stack ``Z`` of shape ``(K, n, out)``."""
         raise NotImplementedError
+
+    def losses_kept(self, kept: Array, Z: Array, y: Array) -> Array:
+        """:meth:`losses` helped by what :meth:`grad_from_logits` kept (where :attr:`keeps`)."""
+        return self.losses(Z, y)
 
     def scores(self, Z: Array, y: Array) -> Array:
         """:meth:`score` of each member of a stack ``Z`` of shape ``(K, n, out)``."""
@@ -205,13 +216,31 @@ class SigmoidBCE(Head):
         # mean(log(1 + e^z)) - mean(y z); z and y are (n, 1)
         return float((softplus(z).sum() - np.vdot(y, z)) / max(z.shape[0], 1))
 
-    def grad_from_logits(self, z: Array, y_scaled: Array, scale: float, out: Array) -> Array:
-        # scale * sigmoid(z) as scale / (1 + exp(-z)): one pass fewer
+    keeps = True
+
+    def grad_from_logits(
+        self, z: Array, y_scaled: Array, scale: float, out: Array, keep: Array | None = None
+    ) -> Array:
+        # scale * sigmoid(z) as scale / (1 + exp(-z)): one pass fewer; the
+        # denominators 1 + exp(-z) go to ``keep`` when given (losses_kept)
         np.negative(z, out)
         np.exp(out, out)
-        out += 1
-        np.divide(scale, out, out)
+        d = out if keep is None else keep
+        np.add(out, 1, d)
+        np.divide(scale, d, out)
         out -= y_scaled
+        return out
+
+    def losses_kept(self, D: Array, Z: Array, y: Array) -> Array:
+        """:meth:`losses` from the denominators ``D = 1 + exp(-z)`` that
+        :meth:`grad_from_logits` kept: ``log D + (1 - y) z`` per sample (for
+        ``y = 0``, ``log(1 + e^-z) + z = log(1 + e^z)``), one logarithm where
+        the stable formula takes an exponential and a logarithm. A member
+        whose ``exp(-z)`` overflowed (``z < -709``) gets the stable formula."""
+        out = (np.log(D).sum(axis=(1, 2)) + Z[..., 0] @ (1 - y[:, 0])) / max(Z.shape[1], 1)
+        redo = ~np.isfinite(out)
+        if redo.any():
+            out[redo] = self.losses(Z[redo], y)
         return out
 
     def encode(self, y: Array, n_out: int, dtype: np.dtype) -> Array:
@@ -313,7 +342,9 @@ class LinearMSE(Head):
     def grad_scale(self, batch: int, n_out: int) -> float:
         return 2.0 / (batch * n_out)
 
-    def grad_from_logits(self, z: Array, y_scaled: Array, scale: float, out: Array) -> Array:
+    def grad_from_logits(
+        self, z: Array, y_scaled: Array, scale: float, out: Array, keep: Array | None = None
+    ) -> Array:
         np.multiply(z, scale, out)  # the output is the logit
         out -= y_scaled
         return out

@@ -142,6 +142,7 @@ class _Stack:
         XsT: np.ndarray,
         Xs: np.ndarray,
         ZsT: np.ndarray,
+        KsT: np.ndarray | None,
         YsT_scaled: np.ndarray,
         bounds: list[tuple[int, int]],
         scales: list[float],
@@ -155,8 +156,9 @@ class _Stack:
 
         The epoch's shuffled samples ``XsT`` (columns) and ``Xs`` (rows), its
         targets times each batch's gradient scale ``YsT_scaled``, its logits
-        ``ZsT`` and each update's step columns ``MA[j]`` and ``EA[j]`` are
-        refilled in place every epoch.
+        ``ZsT``, what the head keeps for the losses ``KsT`` (see
+        :attr:`~.layers.Head.keeps`; None: nothing) and each update's step
+        columns ``MA[j]`` and ``EA[j]`` are refilled in place every epoch.
         """
         act, head, Wb, dWb, WbT = self.act, self.head, self.Wb, self.dWb, self.WbT
         L = len(Wb)
@@ -172,6 +174,8 @@ class _Stack:
             ops.append((np.matmul, (Wb[-1], inputs[-1], z)))
             # heads work on (..., batch, units): transposed views
             g = (z.transpose(0, 2, 1), YsT_scaled[:, a:b].T, scales[j], dZo.transpose(0, 2, 1))
+            if KsT is not None:
+                g += (KsT[:, :, a:b].transpose(0, 2, 1),)
             ops.append((head.grad_from_logits, g))
             d = dZo
             for l in range(L - 1, 0, -1):
@@ -422,9 +426,10 @@ def train_population(
             np.multiply(YsT, col_scale, out=YsT_scaled)
             if plans is None:  # at the start, and after a compaction
                 ZsT = np.empty((stack.K, sizes[-1], m), dtype)  # each epoch's logits
+                KsT = np.empty_like(ZsT) if head.keeps else None  # and what the head keeps
                 MA = np.empty((len(bounds), stack.K, 1), dtype)  # each update's step columns
                 EA = np.empty_like(MA)
-                plans = stack.plans(XsT, Xs, ZsT, YsT_scaled, bounds, scales, MA, EA)
+                plans = stack.plans(XsT, Xs, ZsT, KsT, YsT_scaled, bounds, scales, MA, EA)
             coef.epoch(lr, t, frozen, MA, EA)
             for plan in plans:
                 for f, args in plan:
@@ -438,7 +443,10 @@ def train_population(
             k_act = ids[act]
             elapsed = time.perf_counter() - t_epoch
             seconds[k_act] += elapsed / len(act)  # each member's fair share of the epoch
-            tl = head.losses(Zs[sel], Ys)
+            if KsT is None:
+                tl = head.losses(Zs[sel], Ys)
+            else:
+                tl = head.losses_kept(KsT.transpose(0, 2, 1)[sel], Zs[sel], Ys)
             tm = head.metric_from(head.scores(Zs[sel], Ys), tl, m, y_var)
             finite = np.isfinite(tl) & np.isfinite(stack.theta[sel].sum(axis=1))
             vl = np.full(len(act), np.nan)

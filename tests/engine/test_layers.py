@@ -115,3 +115,39 @@ def test_predictions_far_from_the_data_saturate_without_warnings():
         labels = net.predict(X)
     assert p[0, 0] == 0.0 and p[1, 0] == 0.5 and np.isfinite(p).all()
     assert labels.tolist() == (p[:, 0] > 0.5).astype(int).tolist()
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "softmax", "linear"])
+def test_gradient_from_logits_equals_forward_then_grad(name, rng):
+    """A population's dL/dz from the logits in one call equals the head's
+    forward and grad; the sigmoid keeps 1 + exp(-z), from which the losses
+    equal the stable formula, also where exp(-z) overflows (z < -709: the
+    member's loss is recomputed), for NaN logits, and with labels of both kinds."""
+    head = HEADS[name]
+    n_out = 1 if name == "sigmoid" else 3
+    Z = rng.normal(size=(4, 9, n_out)) * 5
+    y = head.encode(
+        rng.integers(0, n_out if name != "sigmoid" else 2, 9)
+        if name != "linear"
+        else rng.normal(size=(9, n_out)),
+        n_out,
+        np.float64,
+    )
+    scale = head.grad_scale(9, n_out)
+    a, ref = np.empty_like(Z), np.empty_like(Z)
+    head.forward(Z, a)
+    head.grad(a, y, ref)
+    got, kept = np.empty_like(Z), np.empty_like(Z)
+    head.grad_from_logits(Z, y * scale, scale, got, kept if head.keeps else None)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-15)
+    if not head.keeps:
+        return
+    Z[1, 0, 0], Z[2, 3, 0] = -800.0, np.nan  # overflow, and a diverged member
+    y[0, 0] = 1.0  # so that the saturated sample costs 800
+    with np.errstate(over="ignore", invalid="ignore"):
+        head.grad_from_logits(Z, y * scale, scale, got, kept)
+        losses = head.losses_kept(kept, Z, y)
+        expected = head.losses(Z, y)
+    assert np.isinf(kept[1, 0, 0]) and np.isfinite(losses[1]) and losses[1] > 800 / 9
+    assert np.isnan(losses[2]) and np.isnan(expected[2])
+    np.testing.assert_allclose(np.delete(losses, 2), np.delete(expected, 2), rtol=1e-13)
