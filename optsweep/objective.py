@@ -315,6 +315,7 @@ def _population_reporter(
     one write (:func:`~optsweep.storage.batched_writes`)."""
     import optuna
 
+    from .samplers import may_prune
     from .storage import batched_writes
 
     study = _worker_study(sweep, spec, tasks[0].run)
@@ -325,13 +326,14 @@ def _population_reporter(
         if not sweep.study.report_epoch(epoch, epochs):
             return None
         prune = []
+        asks = may_prune(study, sweep, epoch)  # once for all members
         with batched_writes(study._storage):
             for k, value in zip(members.tolist(), values.tolist(), strict=True):
                 if not math.isfinite(value):
                     prune.append(False)
                     continue
                 trials[k].report(value, epoch)
-                prune.append(trials[k].should_prune())
+                prune.append(asks and trials[k].should_prune())
         return prune
 
     return reporter
@@ -339,6 +341,8 @@ def _population_reporter(
 
 def _pruning_reporter(task: TrialTask, sweep: SweepConfig, spec: str) -> Reporter:
     import optuna
+
+    from .samplers import may_prune
 
     study = _worker_study(sweep, spec, task.run)
     trial = optuna.Trial(study, task.trial_id)
@@ -349,6 +353,6 @@ def _pruning_reporter(task: TrialTask, sweep: SweepConfig, spec: str) -> Reporte
         if not math.isfinite(value) or not sweep.study.report_epoch(epoch, epochs):
             return False
         trial.report(value, epoch)
-        return trial.should_prune()
+        return may_prune(study, sweep, epoch) and trial.should_prune()
 
     return reporter

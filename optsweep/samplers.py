@@ -66,16 +66,37 @@ def grid_size(sweep: SweepConfig) -> int:
     return math.prod(len(v) for v in grid_space(sweep.search).values())
 
 
+#: Trials that must complete before the median and percentile pruners prune.
+STARTUP_TRIALS = 5
+
+
 def make_pruner(sweep: SweepConfig) -> optuna.pruners.BasePruner:
     st = sweep.study
     p = optuna.pruners
     warm = st.warmup_epochs
     if st.pruner == "median":
-        return p.MedianPruner(n_startup_trials=5, n_warmup_steps=warm)
+        return p.MedianPruner(n_startup_trials=STARTUP_TRIALS, n_warmup_steps=warm)
     if st.pruner == "percentile":
-        return p.PercentilePruner(st.percentile, n_startup_trials=5, n_warmup_steps=warm)
+        return p.PercentilePruner(
+            st.percentile, n_startup_trials=STARTUP_TRIALS, n_warmup_steps=warm
+        )
     if st.pruner == "successive_halving":
         return p.SuccessiveHalvingPruner(min_resource=max(warm, 1))
     if st.pruner == "hyperband":
         return p.HyperbandPruner(min_resource=max(warm, 1), max_resource=sweep.train.epochs)
     return p.NopPruner()
+
+
+def may_prune(study: optuna.Study, sweep: SweepConfig, epoch: int) -> bool:
+    """False when the sweep's pruner cannot prune a trial at ``epoch`` yet, so
+    that a population need not ask it member by member: the median and
+    percentile pruners prune nothing before ``n_warmup_steps`` nor before
+    ``n_startup_trials`` trials have completed (Optuna's documented
+    behaviour). True otherwise (ask the pruner)."""
+    st = sweep.study
+    if st.pruner not in ("median", "percentile"):
+        return st.pruner != "none"
+    if epoch < st.warmup_epochs:
+        return False
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return len(done) >= STARTUP_TRIALS

@@ -177,3 +177,37 @@ def test_course_sweep_reproduces_the_course(tmp_path):
     assert set(t.index) == {"gd", "momentum", "adam"}
     assert (t["updates"] == 5000).all()
     assert t.loc["adam", "train_metric"] > t.loc["gd", "train_metric"]
+
+
+@pytest.mark.parametrize("pruner", ["median", "percentile"])
+def test_may_prune_is_false_only_where_the_pruner_never_prunes(tmp_path, pruner):
+    """Populations ask the pruner member by member only where may_prune says
+    it can prune: before the warm-up epochs or the startup trials it is
+    False, and there the pruner never prunes; after, it is True and the
+    pruner does prune a bad trial."""
+    import optuna
+
+    from optsweep.samplers import STARTUP_TRIALS, make_pruner, may_prune
+
+    extra = f'pruner = "{pruner}"\nwarmup_epochs = 3\npercentile = 50.0'
+    sweep = load_sweep(write_sweep(tmp_path, study_extra=extra))
+    study = optuna.create_study(direction="maximize", pruner=make_pruner(sweep))
+
+    def bad_trial_at(epoch):
+        trial = study.ask()
+        trial.report(0.0, epoch)  # worse than every completed trial
+        return trial
+
+    for n_done in range(STARTUP_TRIALS + 1):
+        for epoch in range(6):
+            trial = bad_trial_at(epoch)
+            gate = may_prune(study, sweep, epoch)
+            assert gate == (epoch >= 3 and n_done >= STARTUP_TRIALS)
+            assert trial.should_prune() == gate  # never prunes where the gate is shut
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        done = study.ask()
+        for epoch in range(6):
+            done.report(0.9, epoch)
+        study.tell(done, 0.9)
+    none = load_sweep(write_sweep(subdir(tmp_path, "n"), study_extra='pruner = "none"'))
+    assert not may_prune(study, none, 10)
