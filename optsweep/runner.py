@@ -81,7 +81,14 @@ from .results import (
 )
 from .samplers import grid_size, make_pruner, make_sampler
 from .space import searched, suggest
-from .storage import RUN_LOCK, is_url, open_storage, repair_journal_tail, sync_journals
+from .storage import (
+    RUN_LOCK,
+    batched_writes,
+    is_url,
+    open_storage,
+    repair_journal_tail,
+    sync_journals,
+)
 
 log = logging.getLogger(__name__)
 
@@ -401,18 +408,24 @@ class _Runner:
         if self.beats:
             # a first heartbeat at once: a trial that never beat is never found stale
             self.study._storage.record_heartbeat(trial._trial_id)
-        hp = suggest(trial, self.sweep.search, self.n_train)
-        # a re-run (of an interrupted trial, or one Optuna retried after a lost
-        # heartbeat) keeps the seed of the configuration's first trial; Optuna
-        # read the trial's attributes when it created it
-        frozen = trial._cached_frozen_trial
-        retried = frozen.system_attrs.get("failed_trial")
-        origin = frozen.user_attrs.get("rerun_of", retried if retried is not None else trial.number)
-        seed = trial_seed(self.sweep.study.seed, origin)
-        # one write when asked, one when told: each write is a storage round trip
-        trial.set_user_attr("task", {"hparams": clean_json(hp), "seed": seed, "worker": WORKER})
-        if origin != trial.number and "rerun_of" not in frozen.user_attrs:
-            trial.set_user_attr("rerun_of", origin)
+        # the parameters and the task attribute as one write to a journal file:
+        # nothing reads them back before the next ask (a trial keeps its own
+        # parameters; the sampler reads other trials')
+        with batched_writes(self.study._storage):
+            hp = suggest(trial, self.sweep.search, self.n_train)
+            # a re-run (of an interrupted trial, or one Optuna retried after a
+            # lost heartbeat) keeps the seed of the configuration's first
+            # trial; Optuna read the trial's attributes when it created it
+            frozen = trial._cached_frozen_trial
+            retried = frozen.system_attrs.get("failed_trial")
+            first = retried if retried is not None else trial.number
+            origin = frozen.user_attrs.get("rerun_of", first)
+            seed = trial_seed(self.sweep.study.seed, origin)
+            # one attribute when asked, one when told
+            task = {"hparams": clean_json(hp), "seed": seed, "worker": WORKER}
+            trial.set_user_attr("task", task)
+            if origin != trial.number and "rerun_of" not in frozen.user_attrs:
+                trial.set_user_attr("rerun_of", origin)
         self.optimizer_of[trial.number] = hp["optimizer"]
         return TrialTask(trial.number, trial._trial_id, seed, hp, self.order, self.run_id)
 
