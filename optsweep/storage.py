@@ -53,22 +53,31 @@ class FlockLock:
 
     def __init__(self, journal: str) -> None:
         self.path = journal + ".flock"
-        self.fd: int | None = None
+        self._fd: int | None = None  # kept open: a write is a flock, not an open
+        self._pid = 0  # the process that opened it (a forked child opens its own)
+        self._mutex = threading.Lock()  # an flock does not exclude this process's threads
 
     def acquire(self) -> bool:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        if self._pid != os.getpid():  # first use, or in a forked child, which
+            # opens a file of its own (its copy of the parent's, closed by the
+            # parent's finalizer, would share the parent's lock)
+            self._fd, self._pid, self._mutex = None, os.getpid(), threading.Lock()
+        self._mutex.acquire()
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                weakref.finalize(self, os.close, self._fd)  # closed with the lock object
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
         except BaseException:
-            os.close(fd)  # closing also drops the lock, if it was taken
+            self._mutex.release()
             raise
-        self.fd = fd
         return True
 
     def release(self) -> None:
-        fd, self.fd = self.fd, None
-        if fd is not None:
-            os.close(fd)  # drops the lock
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._mutex.release()
 
 
 class JournalFile(JournalFileBackend):
@@ -98,7 +107,7 @@ class JournalFile(JournalFileBackend):
         self.sync_seconds = sync_seconds
         self._timer: threading.Timer | None = None
         self._timer_lock = threading.Lock()
-        self._held: list[dict[str, Any]] | None = None  # writes held by batched()
+        self._local = threading.local()  # .held: this thread's writes held by batched()
         _JOURNALS.add(self)
 
     def read_logs(self, log_number_from: int):
@@ -113,25 +122,29 @@ class JournalFile(JournalFileBackend):
     def batched(self) -> Iterator[None]:
         """Hold this process's writes and make them one write at the end.
 
-        For a population's reports to the pruner: each member's report is a
-        write, which the storage reads back at once; held, they cost one
-        write and no read. Only writes that nothing reads back before the
-        end may be held (a report's value is kept by its trial object).
+        For a population's reports to the pruner, or a trial's parameters
+        when it is asked: each is a write, which the storage reads back at
+        once; held, they cost one write and no read. Only writes that nothing
+        reads back before the end may be held (a trial object keeps its own
+        reports and parameters). Per thread: the runner asks in joblib's
+        thread while its main thread tells, and those writes are not held.
         """
-        if self._held is not None:  # nested: the outer one writes
+        local = self._local
+        if getattr(local, "held", None) is not None:  # nested: the outer one writes
             yield
             return
-        self._held = []
+        local.held = []
         try:
             yield
         finally:
-            logs, self._held = self._held, None
+            logs, local.held = local.held, None
             if logs:
                 self.append_logs(logs)
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        if self._held is not None:
-            self._held.extend(logs)
+        held = getattr(self._local, "held", None)
+        if held is not None:
+            held.extend(logs)
             return
         text = "\n".join(json.dumps(e, separators=(",", ":")) for e in logs) + "\n"
         self._lock.acquire()

@@ -304,7 +304,7 @@ def test_journal_lock_excludes_and_dies_with_its_holder(tmp_path):
     journal = str(tmp_path / "study.journal")
     code = (
         "import sys, time; from optsweep.storage import FlockLock; "
-        f"FlockLock({journal!r}).acquire(); print('held', flush=True); time.sleep(60)"
+        f"lock = FlockLock({journal!r}); lock.acquire(); print('held', flush=True); time.sleep(60)"
     )
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
@@ -321,7 +321,37 @@ def test_journal_lock_excludes_and_dies_with_its_holder(tmp_path):
     assert lock.acquire()
     assert time.monotonic() - t < 1.0
     lock.release()
-    assert lock.fd is None
+    fd = os.open(lock.path, os.O_RDWR)  # released: another taker gets it at once
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.close(fd)
+
+
+def test_journal_lock_excludes_threads_and_forked_children(tmp_path):
+    """The lock keeps its file open between writes: it must still exclude
+    the threads of its own process, and a child forked while the parent
+    holds it (which would otherwise share the parent's open file)."""
+    import threading
+
+    lock = FlockLock(str(tmp_path / "study.journal"))
+    lock.acquire()
+    took = []
+    thread = threading.Thread(target=lambda: (lock.acquire(), took.append(time.monotonic())))
+    thread.start()
+    pid = os.fork()
+    if pid == 0:  # the child: waits for the parent's release
+        t = time.monotonic()
+        lock.acquire()
+        lock.release()
+        os._exit(0 if time.monotonic() - t > 0.2 else 1)
+    time.sleep(0.3)
+    assert not took  # the other thread still waits
+    released = time.monotonic()
+    lock.release()
+    thread.join(5)
+    assert took and took[0] >= released
+    lock.release()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def _counting_fsync(monkeypatch, path: Path) -> list[int]:
@@ -531,3 +561,35 @@ def test_journal_batched_writes_are_one_write_and_others_see_them_after(tmp_path
     assert other.get_trial(seen._trial_id).intermediate_values == {1: 0.5, 2: 0.6, 3: 0.7}
     with batched_writes(optuna.storages.InMemoryStorage()):
         pass
+
+
+def test_journal_batches_hold_only_their_own_threads_writes(tmp_path):
+    """The runner asks in joblib's thread while its main thread tells: a
+    batch in one thread must not hold another thread's writes (a tell held
+    would not be read back by Optuna)."""
+    import threading
+
+    storage = open_storage(str(tmp_path / "study.journal"))
+    study = optuna.create_study(study_name="s", storage=storage)
+    asked, told = study.ask(), study.ask()
+    inside, done = threading.Event(), threading.Event()
+
+    def ask_in_a_batch():
+        with batched_writes(storage):
+            asked.suggest_float("x", 0.0, 1.0)
+            inside.set()
+            done.wait(5)
+
+    t = threading.Thread(target=ask_in_a_batch)
+    t.start()
+    inside.wait(5)
+    study.tell(told, 1.0)  # this thread's write goes out at once
+    reader = optuna.load_study(
+        study_name="s", storage=open_storage(str(tmp_path / "study.journal"))
+    )
+    states = {tr.number: tr.state for tr in reader.trials}
+    assert states[told.number] == optuna.trial.TrialState.COMPLETE
+    assert reader.trials[asked.number].params == {}  # still held by the other thread
+    done.set()
+    t.join()
+    assert storage.get_trial(asked._trial_id).params == {"x": asked.params["x"]}
