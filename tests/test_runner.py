@@ -593,3 +593,26 @@ def test_journal_batches_hold_only_their_own_threads_writes(tmp_path):
     done.set()
     t.join()
     assert storage.get_trial(asked._trial_id).params == {"x": asked.params["x"]}
+
+
+def test_journal_reader_reads_complete_records_only_and_catches_up(tmp_path):
+    """The journal's reader reads the new bytes in one piece: a record still
+    being written (no newline yet) is read once it is complete, the next
+    records after it, and a record that does not parse goes to Optuna's
+    reader, which raises as before."""
+    path = tmp_path / "study.journal"
+    writer = JournalFile(str(path), FlockLock(str(path)))
+    writer.append_logs([{"op_code": 0, "n": i} for i in range(3)])
+    reader = JournalFile(str(path), FlockLock(str(path)))
+    assert [r["n"] for r in reader.read_logs(0)] == [0, 1, 2]
+    assert list(reader.read_logs(3)) == []  # nothing new
+    with open(path, "ab") as f:
+        f.write(b'{"op_code": 0, "n": 3')  # half written
+    assert list(reader.read_logs(3)) == []
+    with open(path, "ab") as f:
+        f.write(b'}\n{"op_code": 0, "n": 4}\n')
+    assert [r["n"] for r in reader.read_logs(3)] == [3, 4]
+    with open(path, "ab") as f:
+        f.write(b'not json\n{"op_code": 0, "n": 6}\n')
+    with pytest.raises(ValueError):  # Optuna's reader: a bad record before a good one
+        list(reader.read_logs(5))
