@@ -237,7 +237,10 @@ class SigmoidBCE(Head):
         ``y = 0``, ``log(1 + e^-z) + z = log(1 + e^z)``), one logarithm where
         the stable formula takes an exponential and a logarithm. A member
         whose ``exp(-z)`` overflowed (``z < -709``) gets the stable formula."""
-        out = (np.log(D).sum(axis=(1, 2)) + Z[..., 0] @ (1 - y[:, 0])) / max(Z.shape[1], 1)
+        # einsum, not a matrix product: a member's sum must not depend on how
+        # many members there are (BLAS blocks by the number of rows)
+        zy = np.einsum("kn,n->k", Z[..., 0], 1 - y[:, 0])
+        out = (np.log(D).sum(axis=(1, 2)) + zy) / max(Z.shape[1], 1)
         redo = ~np.isfinite(out)
         if redo.any():
             out[redo] = self.losses(Z[redo], y)

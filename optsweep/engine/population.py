@@ -370,7 +370,7 @@ def train_population(
     scales = [head.grad_scale(b - a, sizes[-1]) for a, b in bounds]
     col_scale = np.repeat(np.asarray(scales, dtype), [b - a for a, b in bounds])  # (m,)
     E = first.epochs
-    H = np.full((K, E, len(HISTORY_COLUMNS)), np.nan)
+    H = np.full((len(HISTORY_COLUMNS), E, K), np.nan)  # column, epoch, member
     ran = np.zeros(K, dtype=int)
     status = ["completed"] * K
     reason = [""] * K
@@ -453,22 +453,17 @@ def train_population(
             vm = np.full(len(act), np.nan)
             if has_val:
                 zv = stack.logits(XvT, rows)[sel]
-                vl = np.where(finite, head.losses(zv, Yv), np.nan)
+                if head.keeps:  # the losses from 1 + exp(-z), as for training
+                    dv = np.exp(np.negative(zv))
+                    vl = head.losses_kept(np.add(dv, 1, out=dv), zv, Yv)
+                else:
+                    vl = head.losses(zv, Yv)
+                vl = np.where(finite, vl, np.nan)
                 vm = np.where(
                     finite, head.metric_from(head.scores(zv, Yv), vl, Xv.shape[0], yv_var), np.nan
                 )
-            H[k_act, epoch] = np.column_stack(
-                [
-                    np.full(len(act), epoch),
-                    lr[act],
-                    tl,
-                    tm,
-                    vl,
-                    vm,
-                    np.full(len(act), t),
-                    seconds[k_act],
-                ]
-            )
+            for c, v in enumerate((epoch, lr[act], tl, tm, vl, vm, t, seconds[k_act])):
+                H[c, epoch, k_act] = v
             ran[k_act] = epoch + 1
             diverged = ~finite | (tl > limit[k_act])
             stopped = []
@@ -486,7 +481,7 @@ def train_population(
                 stopped.append(act[i])
             if callback is not None and epoch < E - 1:  # the last epoch completes
                 live = np.flatnonzero(~diverged)
-                answers = callback(epoch, k_act[live], H[k_act[live], epoch]) or ()
+                answers = callback(epoch, k_act[live], H[:, epoch, k_act[live]].T) or ()
                 for i, answer in zip(live, answers, strict=False):
                     if answer:
                         k = k_act[i]
@@ -510,9 +505,9 @@ def train_population(
 
     results = []
     for k in range(K):
-        h = H[k, : ran[k]]
+        h = H[:, : ran[k], k]
         history = {
-            c: h[:, i].astype(np.int64) if c in ("epoch", "updates") else h[:, i].copy()
+            c: h[i].astype(np.int64) if c in ("epoch", "updates") else h[i].copy()
             for i, c in enumerate(HISTORY_COLUMNS)
         }
         results.append(
