@@ -312,7 +312,15 @@ def _population_reporter(
 ) -> PopulationReporter:
     """Each member reports to the pruner as its own trial would
     (:func:`_pruning_reporter`); an epoch's reports go to the storage as
-    one write (:func:`~optsweep.storage.batched_writes`)."""
+    one write (:func:`~optsweep.storage.batched_writes`).
+
+    The median and percentile pruners prune a trial when its best reported
+    value is worse than a percentile of the completed trials' values at the
+    same step (Optuna's documented rule), a threshold the same for every
+    member at that epoch: the pruner is asked for the members from the worst
+    best value up, until it keeps one, which keeps all better ones too. The
+    others' pruners are asked member by member.
+    """
     import optuna
 
     from .samplers import may_prune
@@ -321,19 +329,29 @@ def _population_reporter(
     study = _worker_study(sweep, spec, tasks[0].run)
     trials = [optuna.Trial(study, t.trial_id) for t in tasks]
     epochs = sweep.train.epochs
+    threshold_rule = sweep.study.pruner in ("median", "percentile")
+    sign = 1.0 if sweep.study.directions[0] == "maximize" else -1.0
+    best = np.full(len(tasks), -np.inf)  # each member's best value reported, times sign
 
     def reporter(epoch: int, members: np.ndarray, values: np.ndarray) -> list[bool] | None:
         if not sweep.study.report_epoch(epoch, epochs):
             return None
-        prune = []
-        asks = may_prune(study, sweep, epoch)  # once for all members
+        reported = []  # positions in members
         with batched_writes(study._storage):
-            for k, value in zip(members.tolist(), values.tolist(), strict=True):
-                if not math.isfinite(value):
-                    prune.append(False)
-                    continue
-                trials[k].report(value, epoch)
-                prune.append(asks and trials[k].should_prune())
+            for i, (k, value) in enumerate(zip(members.tolist(), values.tolist(), strict=True)):
+                if math.isfinite(value):
+                    trials[k].report(value, epoch)
+                    best[k] = max(best[k], sign * value)
+                    reported.append(i)
+        prune = [False] * len(members)
+        if not reported or not may_prune(study, sweep, epoch):
+            return prune
+        if threshold_rule:
+            reported.sort(key=lambda i: best[members[i]])  # the worst first
+        for i in reported:
+            prune[i] = trials[members[i]].should_prune()
+            if threshold_rule and not prune[i]:
+                break  # kept: so are all better members
         return prune
 
     return reporter

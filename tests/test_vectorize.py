@@ -122,3 +122,42 @@ def test_command_line_vectorize_refuses_legacy_mode(tmp_path):
         f"optsweep: error: {p}: execution.vectorize needs train.random_mode 'default' "
         "(legacy runs are seeded one by one) (got 4)\n"
     )
+
+
+@pytest.mark.parametrize("pruner", ["median", "percentile"])
+def test_population_reporter_prunes_exactly_the_members_the_pruner_would(tmp_path, pruner):
+    """A population asks the pruner from its worst member up and stops at the
+    first it keeps; the members pruned are exactly those the pruner prunes
+    when asked for each one."""
+    import optuna
+
+    from optsweep.objective import TrialTask, _population_reporter
+    from optsweep.runner import open_study, storage_spec
+
+    extra = f'pruner = "{pruner}"\nwarmup_epochs = 0\npercentile = 40.0\nprune_every = 1'
+    sweep = load_sweep(write_sweep(tmp_path, "p", study_extra=extra, epochs=10))
+    spec = storage_spec(sweep, tmp_path / "results")
+    study = open_study(sweep, spec)
+    rng = np.random.default_rng(0)
+    for _ in range(8):  # completed trials, with values at every epoch
+        t = study.ask()
+        for epoch in range(10):
+            t.report(float(rng.uniform(0.5, 0.9)), epoch)
+        study.tell(t, 0.8)
+    asked = [study.ask() for _ in range(12)]
+    tasks = [TrialTask(t.number, t._trial_id, 0, {}, run="r") for t in asked]
+    reporter = _population_reporter(tasks, sweep, spec)
+    members = np.arange(12)
+    pruned_any = kept_any = False
+    for epoch in range(3):
+        values = rng.uniform(0.4, 1.0, 12)
+        values[3] = np.nan  # a member without a finite value this epoch is not asked
+        prune = reporter(epoch, members, values)
+        each = [
+            bool(np.isfinite(v)) and optuna.Trial(study, t._trial_id).should_prune()
+            for t, v in zip(asked, values, strict=True)
+        ]
+        assert prune == each
+        pruned_any |= any(prune)
+        kept_any |= not all(prune)
+    assert pruned_any and kept_any  # the test covers both answers
