@@ -498,19 +498,22 @@ class _Runner:
             "host": out.host,
             "reason": out.reason,
         }
-        trial.set_user_attr("result", json.dumps(result, separators=(",", ":")))
         optimizer = self.optimizer_of.pop(out.number)
-        if out.status == "complete":
-            self._keep_if_best(optimizer, out)
-            self.study.tell(trial, list(out.values))
-            v, sign = out.values[0], self._sign()
-            if self.best is None or sign * v > sign * self.best:
-                self.best = v
-        elif out.status == "pruned":
-            self.study.tell(trial, state=TrialState.PRUNED)
-        else:
-            log.info("trial %d failed: %s", out.number, out.reason)
-            self.study.tell(trial, state=TrialState.FAIL)
+        # the result and the end as one write to a journal file: Optuna reads
+        # neither back before the next ask or tell
+        with batched_writes(self.study._storage):
+            trial.set_user_attr("result", json.dumps(result, separators=(",", ":")))
+            if out.status == "complete":
+                self._keep_if_best(optimizer, out)
+                self.study.tell(trial, list(out.values))
+                v, sign = out.values[0], self._sign()
+                if self.best is None or sign * v > sign * self.best:
+                    self.best = v
+            elif out.status == "pruned":
+                self.study.tell(trial, state=TrialState.PRUNED)
+            else:
+                log.info("trial %d failed: %s", out.number, out.reason)
+                self.study.tell(trial, state=TrialState.FAIL)
         with self.tally_lock:  # one step: counted as done and no longer running
             self.counts[{"complete": "COMPLETE", "pruned": "PRUNED"}.get(out.status, "FAIL")] += 1
             del self.asked[out.number]
