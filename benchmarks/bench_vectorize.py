@@ -42,6 +42,13 @@ from optsweep.storage import open_storage
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def stop_workers() -> None:
+    """Stop joblib's worker processes: the next run starts its own, as a command does."""
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True, kill_workers=True)
+
+
 def sweep_rate(sweep, vectorize: int) -> tuple[float, float, int]:
     with tempfile.TemporaryDirectory() as d:
         t = time.perf_counter()
@@ -76,7 +83,7 @@ def optuna_alone(sweep, n_trials: int, storage: str | None) -> tuple[float, floa
     return ask, time.perf_counter() - t
 
 
-def sweeps(n_trials: int, repeat: int) -> None:
+def sweeps(n_trials: int, repeat: int, cold: bool) -> None:
     n_jobs = 2
     base = load_sweep(ROOT / "sweeps" / "optimizers_moons.toml").with_overrides(
         n_trials=n_trials, n_jobs=n_jobs
@@ -114,6 +121,15 @@ def sweeps(n_trials: int, repeat: int) -> None:
             + "; vectorized "
             + ", ".join(f"{b[0]:.2f} s" for _, b in runs)
         )
+        if cold:  # once more, each run starting its workers, as `optsweep run` does
+            stop_workers()
+            c1 = sweep_rate(sweep, 1)[0]
+            stop_workers()
+            cv = sweep_rate(sweep, 256)[0]
+            print(
+                f"  each run starting its workers: per-trial {c1:.2f} s, vectorized {cv:.2f} s,"
+                f" {c1 / cv:.1f}x"
+            )
         _, memory = optuna_alone(sweep, n_trials, None)
         with tempfile.TemporaryDirectory() as d:
             ask, journal = optuna_alone(sweep, n_trials, str(Path(d) / "study.journal"))
@@ -166,7 +182,7 @@ def main() -> None:
     args = ap.parse_args()
     with threadpool_limits(1):
         per_update(200 if args.quick else 1000)
-    sweeps(64 if args.quick else 240, 1 if args.quick else args.repeat)
+    sweeps(64 if args.quick else 240, 1 if args.quick else args.repeat, not args.quick)
 
 
 if __name__ == "__main__":

@@ -24,9 +24,16 @@ One update rule covers the four optimizers, with per-member coefficients
     adam      b1, b2,    m = 1, E = eps / c_t, A = lr (1 - b1) / ((1 - b1^t) c_t),
               c_t = sqrt((1 - b2) / (1 - b2^t))
 
+computed as ``W -= u / ((m / A) sqrt(w) + E / A)`` (one pass fewer).
+
 A member stops on its own (divergence, or the callback's pruning): its final
-state is kept, it no longer changes (``A = 0``), and the stack is compacted
-once a quarter of it has stopped, so that stopped members stop costing.
+state is kept, it no longer changes (``m / A = 0``, ``E / A`` infinite), and
+the stack is compacted once a quarter of it has stopped, so that stopped
+members stop costing.
+
+Sources: the update rules of :mod:`.optimizers` (the seed's course, week 2);
+the binary cross-entropy from ``1 + exp(-z)`` in
+:meth:`~.layers.SigmoidBCE.losses_kept`.
 """
 
 from __future__ import annotations
