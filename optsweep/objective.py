@@ -371,6 +371,6 @@ def _pruning_reporter(task: TrialTask, sweep: SweepConfig, spec: str) -> Reporte
         if not math.isfinite(value) or not sweep.study.report_epoch(epoch, epochs):
             return False
         trial.report(value, epoch)
-        return may_prune(study, sweep, epoch) and trial.should_prune()
+        return may_prune(study, sweep, epoch, count=False) and trial.should_prune()
 
     return reporter

@@ -87,16 +87,20 @@ def make_pruner(sweep: SweepConfig) -> optuna.pruners.BasePruner:
     return p.NopPruner()
 
 
-def may_prune(study: optuna.Study, sweep: SweepConfig, epoch: int) -> bool:
+def may_prune(study: optuna.Study, sweep: SweepConfig, epoch: int, count: bool = True) -> bool:
     """False when the sweep's pruner cannot prune a trial at ``epoch`` yet, so
     that a population need not ask it member by member: the median and
     percentile pruners prune nothing before ``n_warmup_steps`` nor before
     ``n_startup_trials`` trials have completed (Optuna's documented
-    behaviour). True otherwise (ask the pruner)."""
+    behaviour). True otherwise (ask the pruner). With ``count=False`` the
+    completed trials are not counted (a storage query, which the pruner makes
+    again: worth it for a population's members, not for one trial)."""
     st = sweep.study
     if st.pruner not in ("median", "percentile"):
         return st.pruner != "none"
     if epoch < st.warmup_epochs:
         return False
+    if not count:
+        return True
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     return len(done) >= STARTUP_TRIALS

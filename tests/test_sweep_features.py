@@ -203,6 +203,7 @@ def test_may_prune_is_false_only_where_the_pruner_never_prunes(tmp_path, pruner)
             trial = bad_trial_at(epoch)
             gate = may_prune(study, sweep, epoch)
             assert gate == (epoch >= 3 and n_done >= STARTUP_TRIALS)
+            assert may_prune(study, sweep, epoch, count=False) == (epoch >= 3)
             assert trial.should_prune() == gate  # never prunes where the gate is shut
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         done = study.ask()
