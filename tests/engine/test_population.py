@@ -70,6 +70,19 @@ def test_every_member_equals_its_solo_run(data, head):
         assert member.updates == 360
 
 
+@pytest.mark.parametrize("activation", ["leaky_relu", "tanh", "sigmoid"])
+def test_every_hidden_activation_equals_its_solo_run(data, activation):
+    """Populations keep each hidden layer's row of ones in the pre-activations
+    as the input the activation maps to 1 (infinity for tanh and the
+    sigmoid): their members still equal their solo runs, forward, backward
+    and the validation losses included."""
+    model = ModelConfig(hidden=(6, 4), activation=activation)
+    configs = mixed_configs(6, epochs=20)
+    pop = train_population(model, data, configs, shuffle_seed=7)
+    for cfg, member in zip(configs, pop, strict=True):
+        assert_same(fit(model, data, replace(cfg, shuffle_seed=7)), member)
+
+
 def test_regression_head(data):
     X = np.column_stack([data.X_train[:, 0], data.X_train[:, 1]])
     from optsweep.engine import Dataset
