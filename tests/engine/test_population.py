@@ -145,3 +145,17 @@ def test_memory_budget():
     assert per > 5 * 235146 * 4  # five parameter-sized arrays at least
     assert max_members(sizes, 128, "float32", 100) == int(100 * 2**20 // per)
     assert max_members(sizes, 128, "float32", 0.001) == 1
+
+
+def test_float32_population_trains_like_its_float64_one(data):
+    """A float32 population runs in float32 throughout (parameters, moments,
+    step columns, kept denominators) and ends near the float64 one."""
+    configs = mixed_configs(6, epochs=15)
+    results = {
+        dt: train_population(ModelConfig(hidden=(6, 4), dtype=dt), data, configs, shuffle_seed=7)
+        for dt in ("float32", "float64")
+    }
+    for a, b in zip(results["float32"], results["float64"], strict=True):
+        assert a.network.theta.dtype == np.float32
+        assert np.isfinite(a.history["train_loss"]).all()
+        np.testing.assert_allclose(a.history["val_loss"], b.history["val_loss"], rtol=2e-3)
