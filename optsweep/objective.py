@@ -323,13 +323,13 @@ def _population_reporter(
     """
     import optuna
 
-    from .samplers import may_prune
+    from .samplers import THRESHOLD_PRUNERS, may_prune
     from .storage import batched_writes
 
     study = _worker_study(sweep, spec, tasks[0].run)
     trials = [optuna.Trial(study, t.trial_id) for t in tasks]
     epochs = sweep.train.epochs
-    threshold_rule = sweep.study.pruner in ("median", "percentile")
+    threshold_rule = sweep.study.pruner in THRESHOLD_PRUNERS
     sign = 1.0 if sweep.study.directions[0] == "maximize" else -1.0
     best = np.full(len(tasks), -np.inf)  # each member's best value reported, times sign
 

@@ -188,7 +188,10 @@ def _trials_frame(decoded: _Decoded, metrics: tuple[str, ...]) -> pd.DataFrame:
             train_seconds=secs,
             seconds_per_epoch=secs / epochs if epochs else float("nan"),
             updates=res.get("updates"),
-            reason=ua.get("reason") or res.get("reason") or (LOST if unfinished(t) else ""),
+            # a FAIL with no reason of its own is unfinished (see unfinished)
+            reason=ua.get("reason")
+            or res.get("reason")
+            or (LOST if t.state == optuna.trial.TrialState.FAIL else ""),
             rerun_of=ua.get("rerun_of"),
             host=res.get("host", ""),
             worker=task.get("worker", ""),

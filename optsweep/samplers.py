@@ -68,6 +68,9 @@ def grid_size(sweep: SweepConfig) -> int:
 
 #: Trials that must complete before the median and percentile pruners prune.
 STARTUP_TRIALS = 5
+#: Pruners that prune a trial whose best value is worse than a threshold that
+#: is the same for every trial at a step (a percentile of completed trials').
+THRESHOLD_PRUNERS = ("median", "percentile")
 
 
 def make_pruner(sweep: SweepConfig) -> optuna.pruners.BasePruner:
@@ -96,7 +99,7 @@ def may_prune(study: optuna.Study, sweep: SweepConfig, epoch: int, count: bool =
     completed trials are not counted (a storage query, which the pruner makes
     again: worth it for a population's members, not for one trial)."""
     st = sweep.study
-    if st.pruner not in ("median", "percentile"):
+    if st.pruner not in THRESHOLD_PRUNERS:
         return st.pruner != "none"
     if epoch < st.warmup_epochs:
         return False

@@ -134,9 +134,10 @@ class Head:
         raise NotImplementedError
 
     def grad(self, a: Array, y: Array, out: Array) -> Array:
-        # (a - y) / batch for the matching loss (see module docstring)
+        # (a - y) / batch for the matching loss (see module docstring); rows of
+        # the batch and outputs are the last two axes (a may carry a member axis)
         np.subtract(a, y, out=out)
-        out *= 1.0 / a.shape[-2]  # rows of the batch (a may carry a leading member axis)
+        out *= self.grad_scale(a.shape[-2], a.shape[-1])
         return out
 
     def grad_scale(self, batch: int, n_out: int) -> float:
@@ -243,7 +244,7 @@ class SigmoidBCE(Head):
         out = (np.log(D).sum(axis=(1, 2)) + zy) / max(Z.shape[1], 1)
         redo = ~np.isfinite(out)
         if redo.any():
-            out[redo] = self.losses(Z[redo], y)
+            out[redo] = self._stable_losses(Z[redo], y)
         return out
 
     def encode(self, y: Array, n_out: int, dtype: np.dtype) -> Array:
@@ -257,6 +258,11 @@ class SigmoidBCE(Head):
         return int(np.count_nonzero((z > 0) == y))  # y holds 0.0 and 1.0
 
     def losses(self, Z: Array, y: Array) -> Array:
+        # as losses_kept, from 1 + exp(-z) made here
+        D = np.exp(np.negative(Z))
+        return self.losses_kept(np.add(D, 1, out=D), Z, y)
+
+    def _stable_losses(self, Z: Array, y: Array) -> Array:
         n = max(Z.shape[1], 1)
         return (softplus(Z).sum(axis=(1, 2)) - np.einsum("kno,no->k", Z, y)) / n
 
@@ -336,13 +342,8 @@ class LinearMSE(Head):
         d = z - y
         return float(np.mean(d * d)) if d.size else 0.0
 
-    def grad(self, a: Array, y: Array, out: Array) -> Array:
-        # d/dz mean((a - y)^2) over batch * outputs entries
-        np.subtract(a, y, out=out)
-        out *= 2.0 / (a.shape[-2] * a.shape[-1])
-        return out
-
     def grad_scale(self, batch: int, n_out: int) -> float:
+        # d/dz mean((a - y)^2) over batch * outputs entries
         return 2.0 / (batch * n_out)
 
     def grad_from_logits(

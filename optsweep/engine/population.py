@@ -460,12 +460,7 @@ def train_population(
             vm = np.full(len(act), np.nan)
             if has_val:
                 zv = stack.logits(XvT, rows)[sel]
-                if head.keeps:  # the losses from 1 + exp(-z), as for training
-                    dv = np.exp(np.negative(zv))
-                    vl = head.losses_kept(np.add(dv, 1, out=dv), zv, Yv)
-                else:
-                    vl = head.losses(zv, Yv)
-                vl = np.where(finite, vl, np.nan)
+                vl = np.where(finite, head.losses(zv, Yv), np.nan)
                 vm = np.where(
                     finite, head.metric_from(head.scores(zv, Yv), vl, Xv.shape[0], yv_var), np.nan
                 )
