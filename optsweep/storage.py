@@ -120,6 +120,10 @@ class JournalFile(JournalFileBackend):
         record that does not parse, a number not read before) goes to
         Optuna's own reader, which reports it.
         """
+        if getattr(self._local, "held", None) is not None:
+            # inside batched(): this thread's own writes are held, and others'
+            # are read after it (as if the batch had been written before them)
+            return iter(())
         start = self._log_number_offset.get(log_number_from)
         if start is None:
             return super().read_logs(log_number_from)
@@ -145,7 +149,9 @@ class JournalFile(JournalFileBackend):
 
         For a population's reports to the pruner, or a trial's parameters
         when it is asked: each is a write, which the storage reads back at
-        once; held, they cost one write and no read. Only writes that nothing
+        once; held, they cost one write and no read (reads wait for the end
+        of the batch too: they could only see other processes' writes, each a
+        ``stat`` when there are none). Only writes that nothing
         reads back before the end may be held (a trial object keeps its own
         reports and parameters). Per thread: the runner asks in joblib's
         thread while its main thread tells, and those writes are not held.
