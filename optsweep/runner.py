@@ -55,7 +55,7 @@ from optuna.trial import TrialState
 from ._json import clean_json
 from .config import SweepConfig, check_vectorize
 from .engine import Dataset
-from .engine.population import max_members
+from .engine.population import max_members, population_cost
 from .errors import ConfigError, OptsweepError
 from .objective import (
     TrialOutcome,
@@ -374,6 +374,7 @@ class _Runner:
         self.sweep, self.study, self.data = sweep, study, data
         self.directory, self.spec, self.progress = directory, spec, progress
         self.n_train = int(data.X_train.shape[0])
+        self.n_val = 0 if data.X_val is None else int(data.X_val.shape[0])
         self.sizes = model_config(sweep, data).sizes(data)
         self.order = order_seed(sweep.study.seed)  # one batch order for the whole study
         self.asked: dict[int, optuna.Trial] = {}
@@ -464,18 +465,25 @@ class _Runner:
 
     def groups(self, tasks: list[TrialTask]) -> list[list[TrialTask]]:
         """Vectorized execution: tasks grouped by batch size (the shape a
-        population shares), each group cut to fit the memory budget."""
+        population shares), each group cut to fit the memory budget; the
+        costliest first, so that the workers finish together (longest
+        processing time first)."""
         ex = self.sweep.execution
         by_batch: dict[int, list[TrialTask]] = {}
         for t in sorted(tasks, key=lambda t: t.number):
             by_batch.setdefault(int(t.hparams["batch_size"]), []).append(t)
         out = []
-        for batch, group in sorted(by_batch.items()):
+        for batch, group in by_batch.items():
             cap = min(
                 ex.vectorize, max_members(self.sizes, batch, self.sweep.train.dtype, ex.memory_mb)
             )
             out += [group[i : i + cap] for i in range(0, len(group), cap)]
-        return out
+
+        def cost(group: list[TrialTask]) -> float:
+            batch = int(group[0].hparams["batch_size"])
+            return population_cost(self.sizes, batch, len(group), self.n_train, self.n_val)
+
+        return sorted(out, key=cost, reverse=True)
 
     def record(self, out: TrialOutcome, replay: bool = False) -> None:
         """Store an outcome's curve and numbers, save its weights, tell Optuna."""

@@ -161,3 +161,35 @@ def test_population_reporter_prunes_exactly_the_members_the_pruner_would(tmp_pat
         pruned_any |= any(prune)
         kept_any |= not all(prune)
     assert pruned_any and kept_any  # the test covers both answers
+
+
+def test_populations_go_to_the_workers_costliest_first(tmp_path):
+    """Groups are handed out longest first (so that the workers finish
+    together): a population's cost is its updates (fixed NumPy calls each)
+    plus its members' arithmetic, so many members at a large batch size can
+    outweigh a few at a small one."""
+    import optuna
+
+    from optsweep.engine.population import population_cost
+    from optsweep.objective import TrialTask, load_dataset
+    from optsweep.runner import _Progress, _Runner
+
+    sweep = load_sweep(write_sweep(tmp_path, "g")).with_overrides(vectorize=512)
+    data = load_dataset(sweep.data)
+    study = optuna.create_study()
+    r = _Runner(sweep, study, data, tmp_path, "", _Progress("g", None, False))
+    members = {8: 1, 16: 40, 64: 3, 256: 500}
+    tasks, n = [], 0
+    for batch, k in members.items():
+        for _ in range(k):
+            tasks.append(TrialTask(n, n, 0, {"batch_size": batch}, run="r"))
+            n += 1
+    groups = r.groups(tasks[::-1])
+    assert [len(g) for g in groups] == [500, 40, 1, 3]  # not the order of batch sizes
+    assert all(len({t.hparams["batch_size"] for t in g}) == 1 for g in groups)
+    costs = [
+        population_cost(r.sizes, g[0].hparams["batch_size"], len(g), r.n_train, r.n_val)
+        for g in groups
+    ]
+    assert costs == sorted(costs, reverse=True)
+    assert [t.number for t in groups[1]] == sorted(t.number for t in groups[1])
