@@ -563,6 +563,22 @@ def test_journal_batched_writes_are_one_write_and_others_see_them_after(tmp_path
         pass
 
 
+def test_journal_reads_wait_for_the_end_of_a_batch(tmp_path):
+    """Inside a batch a storage reads nothing new (another process's writes
+    are read after it, as if the batch had been written first); they are all
+    read at its end."""
+    path = str(tmp_path / "study.journal")
+    mine, other = open_storage(path), open_storage(path)
+    study = optuna.create_study(study_name="s", storage=mine)
+    theirs = optuna.load_study(study_name="s", storage=other)
+    with batched_writes(mine):
+        theirs.enqueue_trial({"x": 0.5})
+        assert mine.get_all_trials(study._study_id) == []
+    assert [t.state for t in mine.get_all_trials(study._study_id)] == [
+        optuna.trial.TrialState.WAITING
+    ]
+
+
 def test_journal_batches_hold_only_their_own_threads_writes(tmp_path):
     """The runner asks in joblib's thread while its main thread tells: a
     batch in one thread must not hold another thread's writes (a tell held
