@@ -20,12 +20,14 @@ Sources
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 LEAKY_SLOPE = 0.01
+_ONE = {np.dtype(t): np.ones((), t) for t in ("float32", "float64")}
 
 Array = np.ndarray
 
@@ -42,6 +44,16 @@ def _relu_backward(da: Array, z: Array, a: Array, out: Array) -> Array:
     # that mask already in floating point, which saves a cast
     np.sign(a, out=out)
     return np.multiply(da, out, out=out)
+
+
+def _relu_calls(z: Array, out: Array) -> list[tuple]:
+    # maximum's out= must be a keyword; 0 as a 0-d array of z's dtype (a
+    # Python number is converted at every call)
+    return [(functools.partial(np.maximum, out=out), (z, np.zeros((), z.dtype)))]
+
+
+def _relu_backward_calls(da: Array, z: Array, a: Array, out: Array) -> list[tuple]:
+    return [(np.sign, (a, out)), (np.multiply, (da, out, out))]
 
 
 def _leaky_relu(z: Array, out: Array) -> Array:
@@ -93,10 +105,27 @@ class Activation:
     forward: Callable[[Array, Array], Array]
     backward: Callable[[Array, Array, Array, Array], Array]
     one: float = 1.0
+    #: ``forward`` and ``backward`` as NumPy calls on given arrays,
+    #: ``(function, args)`` pairs, for a population's update plans (where
+    #: each Python call counts); None: one call of the function
+    forward_calls: Callable[[Array, Array], list[tuple]] | None = None
+    backward_calls: Callable[[Array, Array, Array, Array], list[tuple]] | None = None
+
+    def plan_forward(self, z: Array, out: Array) -> list[tuple]:
+        """:attr:`forward` into ``out`` as ``(function, args)`` pairs."""
+        if self.forward_calls is None:
+            return [(self.forward, (z, out))]
+        return self.forward_calls(z, out)
+
+    def plan_backward(self, da: Array, z: Array, a: Array, out: Array) -> list[tuple]:
+        """:attr:`backward` into ``out`` as ``(function, args)`` pairs."""
+        if self.backward_calls is None:
+            return [(self.backward, (da, z, a, out))]
+        return self.backward_calls(da, z, a, out)
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "relu": Activation("relu", _relu, _relu_backward),
+    "relu": Activation("relu", _relu, _relu_backward, 1.0, _relu_calls, _relu_backward_calls),
     "leaky_relu": Activation("leaky_relu", _leaky_relu, _leaky_relu_backward),
     "tanh": Activation("tanh", _tanh, _tanh_backward, one=np.inf),
     "sigmoid": Activation("sigmoid", _sigmoid, _sigmoid_backward, one=np.inf),
@@ -227,7 +256,7 @@ class SigmoidBCE(Head):
         np.negative(z, out)
         np.exp(out, out)
         d = out if keep is None else keep
-        np.add(out, 1, d)
+        np.add(out, _ONE[out.dtype], d)
         np.divide(scale, d, out)
         out -= y_scaled
         return out

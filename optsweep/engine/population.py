@@ -201,10 +201,11 @@ class _Stack:
             ops: list[tuple] = []
             for l in range(L - 1):
                 ops.append((np.matmul, (Wb[l], inputs[l], Ze[l][:, :-1])))
-                ops.append((act.forward, (Ze[l], A1[l])))
+                ops += act.plan_forward(Ze[l], A1[l])
             ops.append((np.matmul, (Wb[-1], inputs[-1], z)))
             # heads work on (..., batch, units): transposed views
-            g = (z.transpose(0, 2, 1), YsT_scaled[:, a:b].T, scales[j], dZo.transpose(0, 2, 1))
+            scale = np.array(scales[j], self.dtype)  # 0-d: converted once, not every call
+            g = (z.transpose(0, 2, 1), YsT_scaled[:, a:b].T, scale, dZo.transpose(0, 2, 1))
             if KsT is not None:
                 g += (KsT[:, :, a:b].transpose(0, 2, 1),)
             ops.append((head.grad_from_logits, g))
@@ -215,7 +216,7 @@ class _Stack:
                 # output unit), the same numbers a third faster than matmul
                 prod = np.multiply if d.shape[1] == 1 else np.matmul
                 ops.append((prod, (WbT[l], d, dAe[l - 1])))
-                ops.append((act.backward, (dAe[l - 1], Ze[l - 1], A1[l - 1], dZe[l - 1])))
+                ops += act.plan_backward(dAe[l - 1], Ze[l - 1], A1[l - 1], dZe[l - 1])
                 d = dZe[l - 1][:, :-1]
             ops.append((np.matmul, (d, Xs[a:b], dWb[0])))  # rows: a contiguous operand
             out.append(ops + self._step(MA[j], EA[j]))
