@@ -441,6 +441,10 @@ def train_population(
                 final[k]["val_loss"] = vl
                 final[k]["val_metric"] = head.metric_from(vs, vl, Xv.shape[0], yv_var)
 
+    # each member's time: its share of each epoch it trains in (the updates,
+    # the epoch's losses and metrics, the callback and stopping), as the
+    # single-trial loop counts its own
+    t_mark = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         z0 = stack.logits(XT[:, :4096], rows)
         limit = np.array(
@@ -450,7 +454,6 @@ def train_population(
             ]
         )
         for epoch in range(E):
-            t_epoch = time.perf_counter()
             lr = lrs[ids, epoch]  # (rows,)
             perm = rng.permutation(m)
             np.take(XT, perm, axis=1, out=XsT)
@@ -474,8 +477,6 @@ def train_population(
             act = np.flatnonzero(~frozen)
             sel = act if len(act) < stack.K else slice(None)  # a view while none has stopped
             k_act = ids[act]
-            elapsed = time.perf_counter() - t_epoch
-            seconds[k_act] += elapsed / len(act)  # each member's fair share of the epoch
             if KsT is None:
                 tl = head.losses(Zs[sel], Ys)
             else:
@@ -490,6 +491,9 @@ def train_population(
                 vm = np.where(
                     finite, head.metric_from(head.scores(zv, Yv), vl, Xv.shape[0], yv_var), np.nan
                 )
+            now = time.perf_counter()
+            seconds[k_act] += (now - t_mark) / len(act)
+            t_mark = now
             for c, v in enumerate((epoch, lr[act], tl, tm, vl, vm, t, seconds[k_act])):
                 H[c, epoch, k_act] = v
             ran[k_act] = epoch + 1
@@ -528,8 +532,11 @@ def train_population(
                 stack, coef, ids = stack.take(keep), coef.take(keep), ids[keep]
                 plans = None
                 frozen = np.zeros(len(keep), dtype=bool)
-        for row in np.flatnonzero(~frozen):
+        rest = np.flatnonzero(~frozen)
+        for row in rest:
             finish(row)
+        if len(rest):
+            seconds[ids[rest]] += (time.perf_counter() - t_mark) / len(rest)
 
     results = []
     for k in range(K):

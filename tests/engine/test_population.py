@@ -159,3 +159,23 @@ def test_float32_population_trains_like_its_float64_one(data):
         assert a.network.theta.dtype == np.float32
         assert np.isfinite(a.history["train_loss"]).all()
         np.testing.assert_allclose(a.history["val_loss"], b.history["val_loss"], rtol=2e-3)
+
+
+def test_members_time_is_their_share_of_the_whole_epoch():
+    """A member's seconds are its share of each epoch it trains in, its
+    losses and metrics included (as a single trial counts its own): with a
+    validation set twenty times the training set, the evaluation is most of
+    an epoch, and the members' seconds still add up to the population's."""
+    import time
+
+    X, y = load_data("moons", n_samples=2100, noise=0.2, seed=3)
+    big_val = prepare(X, y, val_fraction=20 / 21, seed=0, standardize=True)
+    configs = mixed_configs(6, epochs=40, batch=100)
+    t = time.perf_counter()
+    res = train_population(ModelConfig(hidden=(16, 16)), big_val, configs, shuffle_seed=5)
+    wall = time.perf_counter() - t
+    total = sum(r.seconds for r in res)
+    assert 0.7 * wall < total <= wall
+    for r in res:
+        s = r.history["seconds"]
+        assert (np.diff(s) > 0).all() and s[-1] <= r.seconds
