@@ -9,8 +9,10 @@
    [2, 5, 2, 1], batch 64, Adam) against the transcription of the seed's code
    (tests/seed_reference.py), and against the engine's single-trial loop.
 
-Each sweep runs three times (--repeat), per-trial and vectorized in turn; the
-medians are compared. Run: python benchmarks/bench_vectorize.py [--quick]
+Each sweep runs three times (--repeat), per-trial and vectorized in turn, with
+the workers started, then three times more with each run starting its own
+workers (as a command does); the medians are compared.
+Run: python benchmarks/bench_vectorize.py [--quick]
 """
 
 from __future__ import annotations
@@ -121,14 +123,21 @@ def sweeps(n_trials: int, repeat: int, cold: bool) -> None:
             + "; vectorized "
             + ", ".join(f"{b[0]:.2f} s" for _, b in runs)
         )
-        if cold:  # once more, each run starting its workers, as `optsweep run` does
-            stop_workers()
-            c1 = sweep_rate(sweep, 1)[0]
-            stop_workers()
-            cv = sweep_rate(sweep, 256)[0]
+        if cold:  # again, each run starting its workers, as `optsweep run` does
+            pairs = []
+            for _ in range(repeat):
+                stop_workers()
+                c1 = sweep_rate(sweep, 1)[0]
+                stop_workers()
+                pairs.append((c1, sweep_rate(sweep, 256)[0]))
+            c1, cv = (statistics.median(p[i] for p in pairs) for i in range(2))
+            cold_ratios = sorted(a / b for a, b in pairs)
             print(
-                f"  each run starting its workers: per-trial {c1:.2f} s, vectorized {cv:.2f} s,"
-                f" {c1 / cv:.1f}x"
+                f"  each run starting its workers, medians of {repeat}: per-trial {c1:.2f} s,"
+                f" vectorized {cv:.2f} s, {c1 / cv:.1f}x (runs {cold_ratios[0]:.1f}x to"
+                f" {cold_ratios[-1]:.1f}x; vectorized "
+                + ", ".join(f"{b:.2f} s" for _, b in pairs)
+                + ")"
             )
         _, memory = optuna_alone(sweep, n_trials, None)
         with tempfile.TemporaryDirectory() as d:
