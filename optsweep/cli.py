@@ -45,11 +45,9 @@ def _n_jobs(s: str) -> int:
     return v
 
 
-def _vectorize(s: str) -> int:
-    from .config import AUTO_VECTORIZE
-
+def _vectorize(s: str) -> int | str:
     if s == "auto":
-        return AUTO_VECTORIZE
+        return s  # resolved for the sweep's sampler (config.auto_vectorize)
     try:
         v = int(s)
     except ValueError:
@@ -221,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cmd_run(args) -> int:
-    from .config import load_sweep
+    from .config import auto_vectorize, load_sweep
     from .runner import run_sweep
 
     sweep = load_sweep(args.sweep)
@@ -236,7 +234,9 @@ def _cmd_run(args) -> int:
         overrides["storage"] = args.storage
     if args.deterministic:
         overrides["deterministic"] = True
-    if args.vectorize is not None:
+    if args.vectorize == "auto":
+        overrides["vectorize"] = auto_vectorize(sweep.study.sampler)
+    elif args.vectorize is not None:
         overrides["vectorize"] = args.vectorize
     for key in ("backend", "scheduler", "heartbeat", "grace_period"):
         if getattr(args, key) is not None:

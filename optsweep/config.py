@@ -43,8 +43,21 @@ METRICS = {
 }
 EPOCH_METRICS = ("val_metric", "val_loss", "train_metric", "train_loss")
 FORMATS = ("auto", "parquet", "csv")
-#: Members per population for ``vectorize = "auto"``.
+#: Trials asked at once for ``vectorize = "auto"``: with a sampler that learns
+#: from finished trials (TPE, CMA-ES, GP), a few rounds, so that it does; with
+#: one that does not (random, grid, QMC), the whole budget at once, up to
+#: this cap, in as few populations as possible (each costs its updates' fixed
+#: NumPy calls, whatever its number of members).
 AUTO_VECTORIZE = 64
+AUTO_VECTORIZE_INDEPENDENT = 1024
+INDEPENDENT_SAMPLERS = ("random", "grid", "qmc")
+
+
+def auto_vectorize(sampler: str) -> int:
+    """``vectorize = "auto"`` for ``sampler`` (see :data:`AUTO_VECTORIZE`)."""
+    return AUTO_VECTORIZE_INDEPENDENT if sampler in INDEPENDENT_SAMPLERS else AUTO_VECTORIZE
+
+
 #: a journal file's writes reach the disk within this many seconds (0: each write)
 SYNC_SECONDS = 1.0
 BACKENDS = ("loky", "dask")
@@ -299,7 +312,7 @@ def parse_sweep(raw: dict, path: Path) -> SweepConfig:
     train, default_schedule = _train(c, raw.get("train", {}))
     search = _search(c, raw.get("search", {}), default_schedule)
     study = _study(c, raw.get("study", {}), path, data, search)
-    execution = _execution(c, raw.get("execution", {}))
+    execution = _execution(c, raw.get("execution", {}), study.sampler)
     sweep = SweepConfig(path, study, data, model, train, search, execution)
     check_vectorize(sweep)
     return sweep
@@ -511,7 +524,7 @@ def _train(c: _Checker, raw: Any) -> tuple[TrainSection, str | None]:
     )
 
 
-def _execution(c: _Checker, raw: Any) -> ExecutionSection:
+def _execution(c: _Checker, raw: Any, sampler: str) -> ExecutionSection:
     r = c.table(
         raw,
         "execution",
@@ -534,7 +547,7 @@ def _execution(c: _Checker, raw: Any) -> ExecutionSection:
         raise c.fail("execution.n_jobs", "must be -1 (all cores) or >= 1", n_jobs)
     vec = r.get("vectorize", 1)
     if vec == "auto":
-        vec = AUTO_VECTORIZE
+        vec = auto_vectorize(sampler)
     vec = c.int_(vec, "execution.vectorize", 1) if not isinstance(vec, str) else None
     if vec is None:
         raise c.fail("execution.vectorize", "must be an integer >= 1 or 'auto'", r["vectorize"])

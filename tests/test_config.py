@@ -297,3 +297,30 @@ def test_help_for_every_command(command):
     args = [command, "--help"] if command else ["--help"]
     res = subprocess.run(cli(*args), capture_output=True, text=True)
     assert res.returncode == 0 and res.stdout.startswith("usage: optsweep"), res.stderr
+
+
+@pytest.mark.parametrize(("sampler", "k"), [("tpe", 64), ("cmaes", 64), ("random", 1024)])
+def test_vectorize_auto_depends_on_whether_the_sampler_learns(tmp_path, monkeypatch, sampler, k):
+    """``auto`` asks a few rounds of a sampler that learns from finished
+    trials, and a whole budget at once (up to 1024) of one that does not;
+    the same from the file and from ``--vectorize auto``."""
+    from optsweep import cli as cli_module
+
+    extra = f'sampler = "{sampler}"'
+    text = BASE.format(name="a", n_trials=8, epochs=3, n_jobs=1, study_extra=extra)
+    p = tmp_path / "a.toml"
+    p.write_text(text.replace("report = false", 'report = false\nvectorize = "auto"'))
+    assert load_sweep(p).execution.vectorize == k
+    p.write_text(text)
+    assert load_sweep(p).execution.vectorize == 1
+
+    class Asked(Exception):  # the sweep the command line would run, not run
+        pass
+
+    def run_sweep(sweep, **kwargs):
+        raise Asked(sweep)
+
+    monkeypatch.setattr("optsweep.runner.run_sweep", run_sweep)
+    with pytest.raises(Asked) as asked:
+        cli_module.main(["run", str(p), "--vectorize", "auto"])
+    assert asked.value.args[0].execution.vectorize == k
