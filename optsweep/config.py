@@ -44,7 +44,7 @@ METRICS = {
 EPOCH_METRICS = ("val_metric", "val_loss", "train_metric", "train_loss")
 FORMATS = ("auto", "parquet", "csv")
 #: Trials asked at once for ``vectorize = "auto"``: with a sampler that learns
-#: from finished trials (TPE, CMA-ES, GP), a few rounds, so that it does; with
+#: from finished trials (TPE, CMA-ES, GP, NSGA-II), a few rounds, so that it does; with
 #: one that does not (random, grid, QMC), the whole budget at once, up to
 #: this cap, in as few populations as possible (each costs its updates' fixed
 #: NumPy calls, whatever its number of members).
