@@ -270,6 +270,16 @@ def write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
+def write_tables(
+    trials: Iterable[optuna.trial.FrozenTrial], metrics: tuple[str, ...], directory: Path, fmt: str
+) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
+    """Build the ``trials`` and ``curves`` tables of ``trials`` (:func:`tables`)
+    and write both (:func:`write_table`); the tables and the paths written."""
+    tdf, cdf = tables(trials, metrics)
+    paths = [write_table(tdf, directory, "trials", fmt), write_table(cdf, directory, "curves", fmt)]
+    return tdf, cdf, paths
+
+
 def write_table(df: pd.DataFrame, directory: Path, name: str, fmt: str) -> Path:
     """Write ``df`` as ``directory/name.parquet`` or ``.csv``, atomically; remove
     a stale table of the other format."""

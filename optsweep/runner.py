@@ -74,9 +74,8 @@ from .results import (
     encode_curve,
     save_weights,
     savez,
-    tables,
     unfinished,
-    write_table,
+    write_tables,
     write_text,
 )
 from .samplers import grid_size, make_pruner, make_sampler
@@ -273,9 +272,7 @@ def export_tables(
     study: optuna.Study, sweep_metrics: tuple[str, ...], directory: Path, fmt: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rebuild and write the trials and curves tables from the storage."""
-    tdf, cdf = tables(study.get_trials(deepcopy=False), sweep_metrics)
-    write_table(tdf, directory, "trials", fmt)
-    write_table(cdf, directory, "curves", fmt)
+    tdf, cdf, _ = write_tables(study.get_trials(deepcopy=False), sweep_metrics, directory, fmt)
     return tdf, cdf
 
 

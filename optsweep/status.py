@@ -7,7 +7,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from .results import INTERRUPTED, LOST, read_meta, read_table, tables, trials_frame, write_table
+from .results import INTERRUPTED, LOST, read_meta, read_table, trials_frame, write_tables
 from .storage import is_url, open_storage, run_active
 
 
@@ -42,9 +42,8 @@ def export(directory: Path, fmt: str | None = None) -> list[Path]:
     """Rebuild ``trials`` and ``curves`` from the storage alone; returns the paths written."""
     meta = read_meta(directory)
     study = load_study(directory)
-    tdf, cdf = tables(study.get_trials(deepcopy=False), tuple(meta["metrics"]))
     fmt = fmt or meta.get("format", "auto")
-    return [write_table(tdf, directory, "trials", fmt), write_table(cdf, directory, "curves", fmt)]
+    return write_tables(study.get_trials(deepcopy=False), tuple(meta["metrics"]), directory, fmt)[2]
 
 
 def status_text(directory: Path) -> str:

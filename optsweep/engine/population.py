@@ -238,11 +238,6 @@ class _Stack:
             (np.subtract, (theta, tmp, theta)),
         ]
 
-    def step(self, MA: np.ndarray, EA: np.ndarray) -> None:
-        """One optimizer step from ``grad`` (see :meth:`_step`)."""
-        for f, args in self._step(MA, EA):
-            f(*args)
-
     def forward(self, XaT: np.ndarray, z_out: np.ndarray) -> None:
         """All members' output logits on the samples ``XaT = [X | 1]^T``
         (shared, ``(n_0 + 1, n)``) into ``z_out`` (``(K, n_out, n)``)."""
@@ -293,7 +288,7 @@ def _check(configs: Sequence[TrainConfig]) -> None:
 class _Coefficients:
     """Per-member optimizer coefficients (module docstring)."""
 
-    def __init__(self, configs: Sequence[TrainConfig], dtype: np.dtype) -> None:
+    def __init__(self, configs: Sequence[TrainConfig]) -> None:
         code = np.array([_OPT_CODE[c.optimizer] for c in configs])
         beta = np.array([c.beta for c in configs])
         eps = np.array([c.eps for c in configs])
@@ -376,7 +371,7 @@ def train_population(
             rng=seed_streams(c.seed)[0],
         )
         theta0[k] = net.theta
-    coef = _Coefficients(configs, dtype)
+    coef = _Coefficients(configs)
     stack = _Stack(sizes, probe.activation, head, dtype, theta0, coef.b1, coef.b2)
     ids = np.arange(K)  # member index of each stack row
     frozen = np.zeros(K, dtype=bool)  # rows that stopped but are not yet compacted away

@@ -144,10 +144,12 @@ def test_population_flushes_its_moments(monkeypatch):
         )  # fmt: skip
         stack.grad[:] = 1.0  # then the last seven die
         col = lambda v: np.full((2, 1), v)  # noqa: E731
+        step = stack._step(col(1 / 0.01), col(1e-8 / 0.01))  # m / A, E / A: lr 0.01, eps 1e-8
         seen = 0
         with np.errstate(under="ignore"):
             for t in range(1, 3001):
-                stack.step(col(1 / 0.01), col(1e-8 / 0.01))  # m / A, E / A: lr 0.01, eps 1e-8
+                for f, args in step:  # the step's calls, as the training loop runs them
+                    f(*args)
                 if flush and t % optimizers.FLUSH_EVERY == 0:
                     stack.flush()
                 stack.grad[:, 6:] = 0.0
