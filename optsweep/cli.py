@@ -187,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _results_arg(rp, many=True)
     rp.add_argument("--out", help="with several studies: where the comparison goes")
+    rp.add_argument(
+        "--n-jobs", type=_n_jobs, default=-1, help="processes drawing the figures (-1: all cores)"
+    )
     return parser
 
 
@@ -267,7 +270,9 @@ def _cmd_run(args) -> int:
         )
         return 130
     if sweep.execution.report and not s.interrupted:
-        _write_report([s.directory], None, quiet=args.quiet)
+        # drawn by the sweep's worker processes, still running
+        n_jobs = -1 if sweep.execution.backend == "dask" else sweep.execution.n_jobs
+        _write_report([s.directory], None, args.quiet, n_jobs)
     return 0
 
 
@@ -289,10 +294,13 @@ def _best_per_optimizer(directory: Path) -> list[str]:
     return lines
 
 
-def _write_report(dirs: list[Path], out: str | None, quiet: bool) -> None:
+def _write_report(dirs: list[Path], out: str | None, quiet: bool, n_jobs: int = -1) -> None:
+    import joblib
+
     from .report import write_report
 
-    for path in write_report(dirs, out):
+    n_jobs = joblib.cpu_count() if n_jobs == -1 else n_jobs
+    for path in write_report(dirs, out, n_jobs):
         if not quiet:
             print(f"report: {path}")
 
@@ -317,7 +325,7 @@ def _cmd_report(args) -> int:
     for d in dirs:
         if not (d / "meta.json").exists():
             raise ConfigError(f"{d}: not a results directory (no meta.json)")
-    _write_report(dirs, args.out, quiet=args.quiet)
+    _write_report(dirs, args.out, args.quiet, args.n_jobs)
     return 0
 
 
@@ -330,7 +338,7 @@ def _cmd_confirm(args) -> int:
     runs = confirm(Path(args.results), args.top, args.seeds, n_jobs)
     if not args.quiet:
         print(summary_text(runs))
-    _write_report([Path(args.results)], None, quiet=args.quiet)
+    _write_report([Path(args.results)], None, args.quiet, n_jobs)
     return 0
 
 

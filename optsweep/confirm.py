@@ -19,6 +19,7 @@ from .analysis import complete, confirmation_summary
 from .config import HPARAMS, load_sweep
 from .errors import ConfigError
 from .objective import TrialTask, evaluate, load_dataset
+from .pool import parallel
 from .results import load, write_table
 
 #: Mixed into the seed sequence so that confirmation seeds never equal a trial's.
@@ -63,11 +64,7 @@ def confirm(directory: str | Path, top: int, seeds: int, n_jobs: int = 1) -> pd.
         for _, r in best.iterrows()
         for k in range(seeds)
     ]
-    backend = "sequential" if n_jobs == 1 else "loky"
-    with joblib.parallel_config(backend=backend, inner_max_num_threads=None if n_jobs == 1 else 1):
-        outs = joblib.Parallel(n_jobs=n_jobs)(
-            joblib.delayed(evaluate)(t, data, sweep) for t in tasks
-        )
+    outs = parallel(n_jobs)(joblib.delayed(evaluate)(t, data, sweep) for t in tasks)
     rows = []
     for t, o in zip(tasks, outs, strict=True):
         rows.append(

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import logging
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import joblib
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
@@ -21,7 +24,8 @@ from matplotlib.figure import Figure
 
 from . import analysis as A
 from . import plots as P
-from .results import Results, atomic_write, load, read_table, write_text
+from .pool import PoolStart, parallel
+from .results import Results, atomic_write, load, read_meta, read_table, write_text
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +58,65 @@ def md_table(df: pd.DataFrame, digits: int = 4) -> str:
     return "\n".join([head, sep, *rows]) + "\n"
 
 
-class _Doc:
-    """Sections of text, tables and figures, rendered to Markdown and HTML."""
+def _ready() -> int:
+    """A worker's first job, while the main process reads the tables:
+    unpickling it imports this module there, and with it matplotlib, pandas
+    and the plots; a first small figure then loads what drawing loads on
+    first use (Agg, the font, the PNG writer). Half a second in all."""
+    fig = Figure(figsize=(1, 1))
+    fig.subplots().set_title("0")
+    with mpl.rc_context(P.STYLE):
+        fig.savefig(io.BytesIO(), format="png")
+    return os.getpid()
 
-    def __init__(self, title: str, folder: Path) -> None:
-        self.title, self.folder = title, folder
+
+def _draw(plot: Callable[..., Figure], args: tuple, path: Path) -> str | None:
+    """Save ``plot(*args)`` as ``path``; None, or what went wrong."""
+    try:
+        with mpl.rc_context(P.STYLE):
+            save_figure(plot(*args), path)
+    except Exception as e:  # a plot bug must not cost the user the whole report
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
+class _Painter:
+    """Draws a report's figures in joblib's worker processes, several at a
+    time: drawing is most of a report's time, and matplotlib's, spent in
+    Python. The workers start (or a sweep's are reused) as the report
+    begins, and import matplotlib while the main process reads the tables
+    and computes what the figures show. One core: in this process."""
+
+    def __init__(self, n_jobs: int | None = None) -> None:
+        self.n_jobs = joblib.cpu_count() if n_jobs is None else n_jobs
+        self.start = PoolStart(self.n_jobs, "loky", _ready)
+
+    def __enter__(self) -> _Painter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.start.wait()
+
+    def draw(self, jobs: list[tuple[Callable[..., Figure], tuple, Path]]) -> list[str | None]:
+        """Each job's :func:`_draw`, in order."""
+        self.start.wait()
+        if self.n_jobs == 1 or len(jobs) < 2:
+            return [_draw(*job) for job in jobs]
+        return parallel(self.n_jobs)(joblib.delayed(_draw)(*job) for job in jobs)
+
+
+class _Doc:
+    """Sections of text, tables and figures, rendered to Markdown and HTML.
+
+    Figures are drawn when the document is written, all at once
+    (:class:`_Painter`); one that fails leaves a note in its place."""
+
+    def __init__(self, title: str, folder: Path, painter: _Painter) -> None:
+        self.title, self.folder, self.painter = title, folder, painter
         self.parts: list[tuple[str, object]] = []
         self.files: list[Path] = []
+        self.jobs: list[tuple[Callable[..., Figure], tuple, Path]] = []
+        self.section = ""  # the section being built, named when a figure fails
 
     def heading(self, text: str) -> None:
         self.parts.append(("h2", text))
@@ -71,15 +127,25 @@ class _Doc:
     def table(self, df: pd.DataFrame) -> None:
         self.parts.append(("table", df))
 
-    def figure(self, name: str, fig: Figure, caption: str) -> None:
+    def figure(self, name: str, plot: Callable[..., Figure], args: tuple, caption: str) -> None:
+        """The figure ``plot(*args)``, saved as ``name.png`` when written."""
         path = self.folder / f"{name}.png"
-        save_figure(fig, path)
-        self.files.append(path)
-        self.parts.append(("img", (path.name, caption)))
+        self.jobs.append((plot, args, path))
+        self.parts.append(("img", (len(self.jobs) - 1, caption, self.section)))
 
     def write(self) -> list[Path]:
+        errors = self.painter.draw(self.jobs)
         md, body = [f"# {self.title}\n"], []
         for kind, x in self.parts:
+            if kind == "img":
+                job, caption, section = x
+                if errors[job] is not None:
+                    log.warning("report section %r failed: %s", section, errors[job])
+                    kind, x = "p", f"({section}: not drawn: {errors[job]})"
+                else:
+                    path = self.jobs[job][2]
+                    self.files.append(path)
+                    x = (path.name, caption)
             if kind == "h2":
                 md.append(f"\n## {x}\n")
                 body.append(f"<h2>{html.escape(x)}</h2>")
@@ -125,21 +191,24 @@ class _Doc:
 
 def _section(doc: _Doc, title: str, build: Callable[[], None]) -> None:
     """One section; a failure in it is logged and noted, the report goes on."""
+    doc.section = title
     try:
         build()
     except Exception as e:  # a plot bug must not cost the user the whole report
         log.warning("report section %r failed: %s", title, e)
         doc.text(f"({title}: not drawn: {type(e).__name__}: {e})")
+    finally:
+        doc.section = ""
 
 
-def study_report(res: Results) -> list[Path]:
+def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
     """Write ``res.path/report/`` and return the files written."""
     t, c, meta = res.trials, res.curves, res.meta
     minimize = meta["directions"][0] == "minimize"
     metric = meta["metrics"][0]
     folder = res.path / "report"
     folder.mkdir(parents=True, exist_ok=True)
-    doc = _Doc(f"optsweep report: {res.name}", folder)
+    doc = _Doc(f"optsweep report: {res.name}", folder, painter or _Painter())
     d = meta.get("data", {})
     m = meta.get("model", {})
     doc.text(
@@ -149,142 +218,156 @@ def study_report(res: Results) -> list[Path]:
         f"{meta.get('epochs')} epochs. Objective: {', '.join(meta['metrics'])} "
         f"({', '.join(meta['directions'])})."
     )
-    with mpl.rc_context(P.STYLE):
-        doc.heading("Trials")
-        doc.table(A.state_counts(t).query("count > 0"))
-        doc.heading("Which optimizer wins")
-        doc.text(
-            f"Best complete trial of each optimizer by {metric}; gap is the distance "
-            "to the overall best."
-        )
-        doc.table(A.best_per_optimizer(t, minimize))
-        _section(
-            doc,
+    doc.heading("Trials")
+    doc.table(A.state_counts(t).query("count > 0"))
+    doc.heading("Which optimizer wins")
+    doc.text(
+        f"Best complete trial of each optimizer by {metric}; gap is the distance "
+        "to the overall best."
+    )
+    doc.table(A.best_per_optimizer(t, minimize))
+    _section(
+        doc,
+        "history",
+        lambda: doc.figure(
             "history",
-            lambda: doc.figure(
-                "history",
-                P.plot_history(t, meta),
-                "Optimization history: each trial and the best so far",
-            ),
-        )
+            P.plot_history,
+            (t, meta),
+            "Optimization history: each trial and the best so far",
+        ),
+    )
+    _section(
+        doc,
+        "learning curves",
+        lambda: doc.figure(
+            "learning_curves",
+            P.plot_learning_curves,
+            (t, c, meta),
+            "Training loss per epoch of each optimizer's best trial (log scale)",
+        ),
+    )
+    if len(meta["metrics"]) > 1:
         _section(
             doc,
-            "learning curves",
+            "pareto",
             lambda: doc.figure(
-                "learning_curves",
-                P.plot_learning_curves(t, c, meta),
-                "Training loss per epoch of each optimizer's best trial (log scale)",
+                "pareto", P.plot_pareto, (t, meta), "Pareto front of the first two objectives"
             ),
         )
-        if len(meta["metrics"]) > 1:
-            _section(
-                doc,
-                "pareto",
-                lambda: doc.figure(
-                    "pareto", P.plot_pareto(t, meta), "Pareto front of the first two objectives"
-                ),
-            )
-        searched = A.searched_params(t)
-        if "batch_size" in searched:
-            doc.heading("What the batch size trades")
+    searched = A.searched_params(t)
+    if "batch_size" in searched:
+        doc.heading("What the batch size trades")
 
-            def batch() -> None:
-                tab = A.batch_tradeoff(t, c)
-                doc.text(
-                    "Per batch size: time and updates per epoch, and how long the trials took "
-                    f"to reach the training loss {tab['target'].iloc[0]:.3g} (1.5 times the "
-                    "best loss of the study)."
-                )
-                doc.table(tab.drop(columns="target"))
-                doc.figure(
-                    "batch_tradeoff",
-                    P.plot_batch_tradeoff(t, c, meta),
-                    "Small batches: many noisy updates per epoch; the full batch: one smooth "
-                    "update per epoch",
-                )
-
-            _section(doc, "batch size", batch)
-        if "schedule" in searched or "decay_rate" in searched:
-            doc.heading("What learning-rate decay buys")
-            _section(
-                doc,
-                "schedules",
-                lambda: (
-                    doc.table(A.schedule_effect(t, minimize)),
-                    doc.figure(
-                        "schedules",
-                        P.plot_schedules(t, c, meta),
-                        "Learning rate per epoch of the best trials",
-                    ),
-                ),
+        def batch() -> None:
+            tab = A.batch_tradeoff(t, c)
+            doc.text(
+                "Per batch size: time and updates per epoch, and how long the trials took "
+                f"to reach the training loss {tab['target'].iloc[0]:.3g} (1.5 times the "
+                "best loss of the study)."
             )
-        doc.heading("Sensitivity")
-        _section(
-            doc,
-            "sensitivity",
-            lambda: doc.figure(
-                "sensitivity",
-                P.plot_sensitivity(t, meta),
-                "Metric against the learning rate, the decay rate and 1 - beta",
-            ),
-        )
-        if "lr" in searched:
-            doc.text("By learning-rate bin:")
-            doc.table(A.param_summary(t, "lr", minimize))
-
-        def importances() -> None:
-            imp = A.importances(t, minimize)
-            if imp.empty:
-                doc.text("Too few complete trials for importances.")
-                return
-            doc.table(
-                imp.pivot(index="param", columns="scope", values="importance")
-                .reset_index()
-                .rename_axis(None, axis=1)
-            )
+            doc.table(tab.drop(columns="target"))
             doc.figure(
-                "importances",
-                P.plot_importances(imp),
-                "Hyperparameter importances (Optuna's PED-ANOVA), all trials and per optimizer",
+                "batch_tradeoff",
+                P.plot_batch_tradeoff,
+                (t, c, meta),
+                "Small batches: many noisy updates per epoch; the full batch: one smooth "
+                "update per epoch",
             )
 
-        doc.heading("Importances")
-        _section(doc, "importances", importances)
+        _section(doc, "batch size", batch)
+    if "schedule" in searched or "decay_rate" in searched:
+        doc.heading("What learning-rate decay buys")
         _section(
             doc,
-            "parallel coordinates",
-            lambda: doc.figure(
-                "parallel", P.plot_parallel(t, meta), "Parallel coordinates, coloured by the metric"
+            "schedules",
+            lambda: (
+                doc.table(A.schedule_effect(t, minimize)),
+                doc.figure(
+                    "schedules",
+                    P.plot_schedules,
+                    (t, c, meta),
+                    "Learning rate per epoch of the best trials",
+                ),
             ),
         )
-        boundaries = _boundaries(res)
-        if boundaries is not None:
-            doc.heading("Decision boundaries")
-            _section(
-                doc,
+    doc.heading("Sensitivity")
+    _section(
+        doc,
+        "sensitivity",
+        lambda: doc.figure(
+            "sensitivity",
+            P.plot_sensitivity,
+            (t, meta),
+            "Metric against the learning rate, the decay rate and 1 - beta",
+        ),
+    )
+    if "lr" in searched:
+        doc.text("By learning-rate bin:")
+        doc.table(A.param_summary(t, "lr", minimize))
+
+    def importances() -> None:
+        imp = A.importances(t, minimize)
+        if imp.empty:
+            doc.text("Too few complete trials for importances.")
+            return
+        doc.table(
+            imp.pivot(index="param", columns="scope", values="importance")
+            .reset_index()
+            .rename_axis(None, axis=1)
+        )
+        doc.figure(
+            "importances",
+            P.plot_importances,
+            (imp,),
+            "Hyperparameter importances (Optuna's PED-ANOVA), all trials and per optimizer",
+        )
+
+    doc.heading("Importances")
+    _section(doc, "importances", importances)
+    _section(
+        doc,
+        "parallel coordinates",
+        lambda: doc.figure(
+            "parallel",
+            P.plot_parallel,
+            (t, meta),
+            "Parallel coordinates, coloured by the metric",
+        ),
+    )
+    boundaries = _boundaries(res)
+    if boundaries is not None:
+        doc.heading("Decision boundaries")
+        _section(
+            doc,
+            "boundaries",
+            lambda: doc.figure(
                 "boundaries",
-                lambda: doc.figure(
-                    "boundaries", boundaries, "Decision regions of each optimizer's best model"
-                ),
-            )
-        conf = read_table(res.path, "confirm")
-        if conf is not None:
-            doc.heading("Confirmation runs")
-            summary = A.confirmation_summary(conf)
-            doc.table(summary)
-            _section(
-                doc,
+                P.plot_boundaries,
+                boundaries,
+                "Decision regions of each optimizer's best model",
+            ),
+        )
+    conf = read_table(res.path, "confirm")
+    if conf is not None:
+        doc.heading("Confirmation runs")
+        summary = A.confirmation_summary(conf)
+        doc.table(summary)
+        _section(
+            doc,
+            "confirmation",
+            lambda: doc.figure(
                 "confirmation",
-                lambda: doc.figure(
-                    "confirmation",
-                    P.plot_confirmation(summary, t, meta),
-                    "Retrained with fresh seeds: mean and 95% confidence interval",
-                ),
-            )
+                P.plot_confirmation,
+                (summary, t, meta),
+                "Retrained with fresh seeds: mean and 95% confidence interval",
+            ),
+        )
     return doc.write()
 
 
-def _boundaries(res: Results) -> Figure | None:
+def _boundaries(res: Results) -> tuple | None:
+    """The arguments of :func:`~.plots.plot_boundaries`: the best model of each
+    optimizer whose weights were kept, and the training data."""
     data_path = res.path / "data.npz"
     models_dir = res.path / "models"
     if not data_path.exists() or not models_dir.exists():
@@ -301,7 +384,7 @@ def _boundaries(res: Results) -> Figure | None:
             models.append((b["optimizer"], int(b["number"]), load_weights(res.path, b["number"])))
     if not models:
         return None
-    return P.plot_boundaries(models, X, y, res.meta)
+    return models, X, y, res.meta
 
 
 def study_labels(results: Sequence[Results]) -> list[str]:
@@ -313,53 +396,58 @@ def study_labels(results: Sequence[Results]) -> list[str]:
     ]
 
 
-def comparison_report(results: Sequence[Results], out: Path) -> list[Path]:
+def comparison_report(
+    results: Sequence[Results], out: Path, painter: _Painter | None = None
+) -> list[Path]:
     """Studies side by side: best per optimizer for each, in one table and one figure."""
     out.mkdir(parents=True, exist_ok=True)
     names = study_labels(results)
-    doc = _Doc(f"optsweep comparison: {', '.join(names)}", out)
+    doc = _Doc(f"optsweep comparison: {', '.join(names)}", out, painter or _Painter())
     studies = [(n, r.trials, r.meta) for n, r in zip(names, results, strict=True)]
-    with mpl.rc_context(P.STYLE):
-        rows = []
-        for name, r in zip(names, results, strict=True):
-            c = A.state_counts(r.trials).set_index("state")["count"]
-            best = A.best_per_optimizer(r.trials, r.meta["directions"][0] == "minimize")
-            rows.append(
-                {
-                    "study": name,
-                    "metric": r.meta["metrics"][0],
-                    "trials": len(r.trials),
-                    "complete": c["COMPLETE"],
-                    "pruned": c["PRUNED"],
-                    "failed": c["FAIL"],
-                    "best": best["value"].iloc[0] if len(best) else np.nan,
-                    "best optimizer": best["optimizer"].iloc[0] if len(best) else "",
-                }
-            )
-        doc.table(pd.DataFrame(rows))
-        data = P.comparison_data(studies)
-        if not data.empty:
-            doc.heading("Best value per optimizer")
-            doc.table(
-                data.pivot(index="optimizer", columns="study", values="value")
-                .reindex(columns=names)
-                .reset_index()
-                .rename_axis(None, axis=1)
-            )
-        doc.figure("comparison", P.plot_comparison(studies), "Best value per optimizer, by study")
+    rows = []
+    for name, r in zip(names, results, strict=True):
+        c = A.state_counts(r.trials).set_index("state")["count"]
+        best = A.best_per_optimizer(r.trials, r.meta["directions"][0] == "minimize")
+        rows.append(
+            {
+                "study": name,
+                "metric": r.meta["metrics"][0],
+                "trials": len(r.trials),
+                "complete": c["COMPLETE"],
+                "pruned": c["PRUNED"],
+                "failed": c["FAIL"],
+                "best": best["value"].iloc[0] if len(best) else np.nan,
+                "best optimizer": best["optimizer"].iloc[0] if len(best) else "",
+            }
+        )
+    doc.table(pd.DataFrame(rows))
+    data = P.comparison_data(studies)
+    if not data.empty:
+        doc.heading("Best value per optimizer")
+        doc.table(
+            data.pivot(index="optimizer", columns="study", values="value")
+            .reindex(columns=names)
+            .reset_index()
+            .rename_axis(None, axis=1)
+        )
+    doc.figure("comparison", P.plot_comparison, (studies,), "Best value per optimizer, by study")
     return doc.write()
 
 
-def write_report(dirs: Sequence[str | Path], out: str | Path | None = None) -> list[Path]:
+def write_report(
+    dirs: Sequence[str | Path], out: str | Path | None = None, n_jobs: int | None = None
+) -> list[Path]:
     """Write each results directory's report; with several, also a comparison
-    (in ``out``, default ``<parent>/compare-A-B``). Returns the report pages."""
-    results = [load(d) for d in dirs]
-    pages = []
-    for r in results:
-        files = study_report(r)
-        pages.append(files[0])
-    if len(results) > 1:
-        label = "-".join(n.replace("/", "_") for n in study_labels(results))
-        target = Path(out) if out else Path(dirs[0]).parent / f"compare-{label}"
-        pages.append(comparison_report(results, target)[0])
+    (in ``out``, default ``<parent>/compare-A-B``). Returns the report pages.
+    The figures are drawn by ``n_jobs`` processes (default: one per core; 1:
+    this one)."""
+    for d in dirs:
+        read_meta(d)  # each a results directory, before starting workers
+    with _Painter(n_jobs) as painter:  # the workers start as the tables load
+        results = [load(d) for d in dirs]
+        pages = [study_report(r, painter)[0] for r in results]
+        if len(results) > 1:
+            label = "-".join(n.replace("/", "_") for n in study_labels(results))
+            target = Path(out) if out else Path(dirs[0]).parent / f"compare-{label}"
+            pages.append(comparison_report(results, target, painter)[0])
     return pages

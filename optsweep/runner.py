@@ -68,6 +68,7 @@ from .objective import (
     run_task,
     trial_seed,
 )
+from .pool import PoolStart, in_main_thread, parallel, sigint
 from .results import (
     INTERRUPTED,
     atomic_write,
@@ -582,19 +583,6 @@ class _Runner:
         self.asked.clear()
 
 
-def _parallel(n_jobs: int, backend: str = "loky", **kwargs) -> joblib.Parallel:
-    """joblib's process pool; each worker limited to one BLAS/OpenMP thread so
-    that n_jobs workers do not oversubscribe the cores. n_jobs=1 runs in-process.
-    With the Dask backend the trials go to the cluster's workers."""
-    if backend == "dask":
-        with joblib.parallel_config(backend="dask"):
-            return joblib.Parallel(n_jobs=-1, **kwargs)
-    if n_jobs == 1:
-        return joblib.Parallel(n_jobs=1, backend="sequential", **kwargs)
-    with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
-        return joblib.Parallel(n_jobs=n_jobs, **kwargs)
-
-
 @contextlib.contextmanager
 def _backend(sweep: SweepConfig) -> Iterator[str]:
     """``loky``, or ``dask`` with a client connected to the sweep's scheduler
@@ -618,24 +606,6 @@ def _backend(sweep: SweepConfig) -> Iterator[str]:
         yield "dask"
     finally:
         client.close()
-
-
-def _in_main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
-
-
-@contextlib.contextmanager
-def _sigint(handler: Any) -> Iterator[None]:
-    """SIGINT goes to ``handler`` in the block; signals reach the main thread
-    only, so elsewhere this does nothing."""
-    if not _in_main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 class _CtrlC:
@@ -662,13 +632,13 @@ class _CtrlC:
             # Python itself does
             yield
             return
-        with _sigint(self._handler):
+        with sigint(self._handler):
             yield
 
     @contextlib.contextmanager
     def shield(self) -> Iterator[None]:
         """Hold a Ctrl-C arriving in the block until its end (main thread only)."""
-        if not _in_main_thread():
+        if not in_main_thread():
             yield
             return
         self.depth += 1
@@ -711,45 +681,8 @@ class _Heartbeats:
             self.thread.join()
 
 
-class _PoolStart:
-    """Worker processes started in the background (about a quarter of a
-    second) while the main process opens the study; the run's own
-    ``joblib.Parallel`` then reuses them. :meth:`wait` until they are up:
-    a started job must not be dropped, or joblib stops the pool."""
-
-    def __init__(self, n_jobs: int, backend: str) -> None:
-        self.n_jobs = n_jobs
-        self.started = None
-        if backend == "loky" and n_jobs > 1:
-            self.parallel = _parallel(n_jobs, backend, return_as="generator_unordered")
-            # the workers start with Ctrl-C ignored (kept across exec), so that
-            # one pressed while they import does not print their tracebacks;
-            # the main process handles it (see _CtrlC)
-            with _sigint(signal.SIG_IGN):
-                self.started = self.parallel(joblib.delayed(ready)() for _ in range(n_jobs))
-
-    @property
-    def pending(self) -> bool:
-        """Whether the workers are still starting."""
-        if self.started is None:
-            return False
-        return self.parallel.n_completed_tasks < self.n_jobs
-
-    def wait(self) -> None:
-        if self.started is not None:
-            for _ in self.started:
-                pass
-            self.started = None
-
-    def __enter__(self) -> _PoolStart:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.wait()
-
-
 def _while_workers_start(
-    r: _Runner, pool: _PoolStart, budget: float, deadline: float
+    r: _Runner, pool: PoolStart, budget: float, deadline: float
 ) -> list[TrialTask]:
     """Use the main process while the workers start: train trials one by one,
     or, vectorized, ask the first population's trials (returned)."""
@@ -788,17 +721,17 @@ def _run_throughput(
     # one trial queued per worker beyond the running ones: a worker never waits
     # for the sampler, and the sampler still sees nearly every result
     pre = 1 if n_jobs == 1 else 2 * n_jobs
-    parallel = _parallel(
+    jobs = parallel(
         n_jobs, r.backend, return_as="generator_unordered", pre_dispatch=pre, batch_size=1
     )
-    for out in parallel(tasks()):
+    for out in jobs(tasks()):
         for o in out if isinstance(out, list) else [out]:
             r.record(o)
 
 
 def _run_deterministic(r: _Runner, n_jobs: int, budget: float, deadline: float) -> None:
     batch = r.sweep.study.batch
-    with _parallel(n_jobs, r.backend) as parallel:
+    with parallel(n_jobs, r.backend) as pool:
         while n := r.want_more(budget, deadline):
             k = min(batch, n)
             tasks = [r.ask() for _ in range(k)]
@@ -807,9 +740,9 @@ def _run_deterministic(r: _Runner, n_jobs: int, budget: float, deadline: float) 
                     joblib.delayed(run_population)(g, r.data, r.sweep, None)
                     for g in r.groups(tasks)
                 )
-                outs = [o for group in parallel(jobs) for o in group]
+                outs = [o for group in pool(jobs) for o in group]
             else:
-                outs = parallel(joblib.delayed(run_task)(t, r.data, r.sweep, None) for t in tasks)
+                outs = pool(joblib.delayed(run_task)(t, r.data, r.sweep, None) for t in tasks)
             for out in sorted(outs, key=lambda o: o.number):
                 r.record(out, replay=True)
 
@@ -843,7 +776,7 @@ def run_sweep(
     # a journal file belongs to one run at a time; a server storage is shared
     # by workers on many hosts, whose lost trials the heartbeats find
     lock = contextlib.nullcontext() if shared_storage else run_lock(directory)
-    with lock, _backend(sweep) as backend, _PoolStart(n_jobs, backend) as pool:
+    with lock, _backend(sweep) as backend, PoolStart(n_jobs, backend, ready) as pool:
         if not shared_storage:
             clear_stale_journal_lock(spec)
             if cut := repair_journal_tail(spec):

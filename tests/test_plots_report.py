@@ -3,6 +3,7 @@ real small sweeps and on edge cases."""
 
 from __future__ import annotations
 
+import operator
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from matplotlib.figure import Figure
 import optsweep
 from optsweep import plots as P
 from optsweep.config import load_sweep
-from optsweep.report import write_report
+from optsweep.report import _Doc, _Painter, study_report, write_report
 from optsweep.runner import run_sweep
 
 SEARCH_EXTRA = """
@@ -131,6 +132,35 @@ def test_report_files_and_reproducibility(res, tmp_path):
     md = first["report.md"].decode()
     assert "## Which optimizer wins" in md and "![" in md
     assert '<img src="data:image/png;base64,' in first["report.html"].decode()  # self-contained
+
+
+def test_figures_drawn_in_workers_equal_those_drawn_here(res, tmp_path):
+    """The report draws its figures in worker processes; drawn in this
+    process instead (one core), every file is the same, byte for byte."""
+    copies = {}
+    for n_jobs in (2, 1):
+        copy = copies[n_jobs] = tmp_path / f"jobs{n_jobs}"
+        shutil.copytree(res.path, copy)
+        shutil.rmtree(copy / "report", ignore_errors=True)
+        with _Painter(n_jobs) as painter:
+            study_report(optsweep.load(copy), painter)
+    files = [{p.name: p.read_bytes() for p in (c / "report").iterdir()} for c in copies.values()]
+    assert len(files[0]) >= 10 and files[0] == files[1]
+
+
+def test_a_figure_that_fails_leaves_a_note_and_the_others(res, tmp_path):
+    with _Painter(2) as painter:
+        doc = _Doc("t", tmp_path, painter)
+        doc.section = "broken"
+        doc.figure("bad", operator.truediv, (1, 0), "never drawn")
+        doc.section = "history"
+        doc.figure("good", P.plot_history, (res.trials, res.meta), "drawn")
+        files = doc.write()
+    md = (tmp_path / "report.md").read_text()
+    assert "(broken: not drawn: ZeroDivisionError: division by zero)" in md
+    assert "never drawn" not in md and "![drawn](good.png)" in md
+    assert (tmp_path / "good.png").exists() and not (tmp_path / "bad.png").exists()
+    assert tmp_path / "good.png" in files and tmp_path / "bad.png" not in files
 
 
 def test_command_line_report_has_importances_without_scikit_learn_ensembles(res, tmp_path):

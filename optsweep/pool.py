@@ -1,0 +1,90 @@
+"""joblib's process pool as the runner and the report use it: one BLAS thread
+per worker, Ctrl-C left to the main process, and workers started in the
+background while the main process gets on with its own work."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import joblib
+
+
+def parallel(n_jobs: int, backend: str = "loky", **kwargs) -> joblib.Parallel:
+    """joblib's process pool; each worker limited to one BLAS/OpenMP thread so
+    that n_jobs workers do not oversubscribe the cores. n_jobs=1 runs in-process.
+    With the Dask backend the jobs go to the cluster's workers.
+
+    The same settings every time, so that joblib reuses one set of worker
+    processes (a sweep's, then its report's) instead of starting new ones.
+    Arguments are pickled, not dumped to disk when large (``max_nbytes``):
+    a sweep's data go as memory maps of their own (:func:`.runner.share_data`),
+    which joblib passes by reference all the same, and the report's tables
+    are pickled four times faster than they are dumped."""
+    if backend == "dask":
+        with joblib.parallel_config(backend="dask"):
+            return joblib.Parallel(n_jobs=-1, **kwargs)
+    if n_jobs == 1:
+        return joblib.Parallel(n_jobs=1, backend="sequential", **kwargs)
+    with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
+        return joblib.Parallel(n_jobs=n_jobs, max_nbytes=None, **kwargs)
+
+
+def in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def sigint(handler: Any) -> Iterator[None]:
+    """SIGINT goes to ``handler`` in the block; signals reach the main thread
+    only, so elsewhere this does nothing."""
+    if not in_main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class PoolStart:
+    """Worker processes started in the background (about a quarter of a
+    second, more with their imports) while the main process works; the next
+    :func:`parallel` with the same ``n_jobs`` reuses them. Each worker runs
+    ``job()`` first: unpickling it imports its module there. :meth:`wait`
+    until they are up: a started job must not be dropped, or joblib stops
+    the pool."""
+
+    def __init__(self, n_jobs: int, backend: str, job: Callable[[], object]) -> None:
+        self.n_jobs = n_jobs
+        self.started = None
+        if backend == "loky" and n_jobs > 1:
+            self.parallel = parallel(n_jobs, backend, return_as="generator_unordered")
+            # the workers start with Ctrl-C ignored (kept across exec), so that
+            # one pressed while they import does not print their tracebacks;
+            # the main process handles it
+            with sigint(signal.SIG_IGN):
+                self.started = self.parallel(joblib.delayed(job)() for _ in range(n_jobs))
+
+    @property
+    def pending(self) -> bool:
+        """Whether the workers are still starting."""
+        if self.started is None:
+            return False
+        return self.parallel.n_completed_tasks < self.n_jobs
+
+    def wait(self) -> None:
+        if self.started is not None:
+            for _ in self.started:
+                pass
+            self.started = None
+
+    def __enter__(self) -> PoolStart:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wait()
