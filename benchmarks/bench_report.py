@@ -71,10 +71,10 @@ def main() -> None:
             )
             run_sweep(sweep, root=d, progress=False)  # leaves its worker processes up
             directory = Path(d) / name
-            figures = len(list((directory).glob("report/*.png")))
-            print(f"{label}, report of {figures or 'its'} figures, medians of {args.repeat}:")
+            print(f"{label}, its report, medians of {args.repeat}:")
             compare("at the end of `optsweep run` (workers up)", in_process, directory, args.repeat)
             compare("`optsweep report` (a fresh process)", command, directory, args.repeat)
+            print(f"  {len(list(directory.glob('report/*.png')))} figures")
 
 
 if __name__ == "__main__":
