@@ -81,11 +81,12 @@ def _draw(plot: Callable[..., Figure], args: tuple, path: Path) -> str | None:
 
 
 class _Painter:
-    """Draws a report's figures in joblib's worker processes, several at a
-    time: drawing is most of a report's time, and matplotlib's, spent in
-    Python. The workers start (or a sweep's are reused) as the report
-    begins, and import matplotlib while the main process reads the tables
-    and computes what the figures show. One core: in this process."""
+    """Draws a report's figures in ``n_jobs`` of joblib's worker processes
+    (default: one per core), several at a time: drawing is most of a
+    report's time, matplotlib's, spent in Python. The workers start (or a
+    sweep's, still running, are reused) as the report begins, and import
+    matplotlib while the main process reads the tables and computes what
+    the figures show. ``n_jobs=1``: drawn in this process."""
 
     def __init__(self, n_jobs: int | None = None) -> None:
         self.n_jobs = joblib.cpu_count() if n_jobs is None else n_jobs
