@@ -62,7 +62,7 @@ def _ready() -> int:
     """A worker's first job, while the main process reads the tables:
     unpickling it imports this module there, and with it matplotlib, pandas
     and the plots; a first small figure then loads what drawing loads on
-    first use (Agg, the font, the PNG writer). Half a second in all."""
+    first use (Agg, the font, the PNG writer). About half a second in all."""
     fig = Figure(figsize=(1, 1))
     fig.subplots().set_title("0")
     with mpl.rc_context(P.STYLE):
