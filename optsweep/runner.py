@@ -505,6 +505,11 @@ class _Runner:
             "reason": out.reason,
         }
         optimizer = self.optimizer_of.pop(out.number)
+        if out.status == "pruned":
+            # Optuna gives a pruned trial its last report as its value, from
+            # the trial as this process has read it; the reports came from a
+            # worker, and the batch below reads nothing: read them first
+            self.study._storage.get_trial(trial._trial_id)
         # the result and the end as one write to a journal file: Optuna reads
         # neither back before the next ask or tell
         with batched_writes(self.study._storage):

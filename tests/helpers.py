@@ -74,3 +74,17 @@ def subdir(tmp: Path, name: str) -> Path:
 def cli(*args: object) -> list[str]:
     """The command line ``python -m optsweep ARGS`` (arguments as strings)."""
     return [sys.executable, "-m", "optsweep", *map(str, args)]
+
+
+def assert_pruned_trials_keep_their_last_report(results, metric: str = "val_metric") -> None:
+    """Optuna gives a pruned trial the last value it reported: every pruned
+    trial of ``results`` (an :class:`optsweep.Results`) has one, its metric at
+    the epoch where it stopped (a report is read back by the process that
+    ends the trial, whichever process made it)."""
+    t, c = results.trials, results.curves
+    pruned = t[t["state"] == "PRUNED"]
+    assert len(pruned) > 0  # the check covers something
+    last = c.sort_values(["trial", "epoch"]).groupby("trial").last()
+    expected = last.loc[pruned["number"].to_numpy(), metric].to_numpy()
+    assert pruned["value"].notna().all(), pruned[["number", "value", "epochs_run"]]
+    assert (pruned["value"].to_numpy() == expected).all()

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import cli, write_sweep
+from helpers import assert_pruned_trials_keep_their_last_report, cli, write_sweep
 
 import optsweep
 from optsweep.config import load_sweep
@@ -73,6 +73,7 @@ def test_vectorized_throughput_sweep_runs_the_budget_and_prunes(tmp_path):
         zip(t["number"], t["epochs_run"], strict=True)
     )
     assert (t["train_seconds"] > 0).all()
+    assert_pruned_trials_keep_their_last_report(r)
 
 
 def test_vectorize_refuses_legacy_mode(tmp_path):
