@@ -57,6 +57,8 @@ def test_vectorized_equals_per_trial_in_deterministic_mode(tmp_path):
     for col in NUMERIC:
         np.testing.assert_allclose(tb[col], ta[col], rtol=0, atol=1e-10, err_msg=col)
     assert (ta["state"] == "PRUNED").any() and (ta["state"] == "COMPLETE").any()
+    assert_pruned_trials_keep_their_last_report(a)
+    assert_pruned_trials_keep_their_last_report(b)
     ca, cb = a.curves, b.curves
     pd.testing.assert_series_equal(ca["trial"], cb["trial"])
     for col in ["lr", "train_loss", "val_loss", "val_metric"]:
