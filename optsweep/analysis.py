@@ -23,10 +23,13 @@ import numpy as np
 import pandas as pd
 
 from .config import BETAS, HPARAMS
+from .results import INTERRUPTED, LOST
 
 log = logging.getLogger(__name__)
 
-STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+#: Trial states as counted: Optuna's, with the FAILs that never ended apart
+#: (:func:`shown_states`)
+STATES = ("COMPLETE", "PRUNED", "FAIL", "INTERRUPTED", "LOST", "RUNNING", "WAITING")
 #: Hyperparameters summarised by value; the others are binned on a log scale.
 DISCRETE = ("optimizer", "batch_size", "schedule", "interval")
 
@@ -40,9 +43,22 @@ def _rank(df: pd.DataFrame, minimize: bool) -> pd.DataFrame:
     return df.sort_values(["value", "number"], ascending=[minimize, True], kind="mergesort")
 
 
+def shown_states(trials: pd.DataFrame) -> pd.Series:
+    """Each trial's state, with a FAIL that never ended apart from a trial
+    that failed: ``INTERRUPTED`` (Ctrl-C or a kill) or ``LOST`` (with its
+    host). Both run again, with the same seed, when the study resumes
+    (:func:`optsweep.results.unfinished`)."""
+    state = trials["state"]
+    if "reason" in trials:
+        state = state.mask(trials["reason"] == INTERRUPTED, "INTERRUPTED")
+        state = state.mask(trials["reason"] == LOST, "LOST")
+    return state
+
+
 def state_counts(trials: pd.DataFrame) -> pd.DataFrame:
-    """Trials by state: columns ``state`` and ``count`` (every state listed)."""
-    counts = trials["state"].value_counts() if len(trials) else pd.Series(dtype="int64")
+    """Trials by state (:func:`shown_states`): columns ``state`` and ``count``
+    (every state listed)."""
+    counts = shown_states(trials).value_counts() if len(trials) else pd.Series(dtype="int64")
     return pd.DataFrame({"state": list(STATES), "count": [int(counts.get(s, 0)) for s in STATES]})
 
 

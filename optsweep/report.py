@@ -220,7 +220,14 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
         f"({', '.join(meta['directions'])})."
     )
     doc.heading("Trials")
-    doc.table(A.state_counts(t).query("count > 0"))
+    counts = A.state_counts(t).query("count > 0")
+    doc.table(counts)
+    if counts["state"].isin(["INTERRUPTED", "LOST"]).any():
+        doc.text(
+            "INTERRUPTED: stopped by Ctrl-C or a kill; LOST: lost with its host. Their "
+            "configurations run again, with the same seeds, when the study resumes "
+            "(the trials table's `rerun_of` names the trial a re-run repeats)."
+        )
     doc.heading("Which optimizer wins")
     doc.text(
         f"Best complete trial of each optimizer by {metric}; gap is the distance "
@@ -417,11 +424,15 @@ def comparison_report(
                 "complete": c["COMPLETE"],
                 "pruned": c["PRUNED"],
                 "failed": c["FAIL"],
+                "interrupted or lost": c["INTERRUPTED"] + c["LOST"],
                 "best": best["value"].iloc[0] if len(best) else np.nan,
                 "best optimizer": best["optimizer"].iloc[0] if len(best) else "",
             }
         )
-    doc.table(pd.DataFrame(rows))
+    table = pd.DataFrame(rows)
+    if not table["interrupted or lost"].any():  # the common case: no column for it
+        table = table.drop(columns="interrupted or lost")
+    doc.table(table)
     data = P.comparison_data(studies)
     if not data.empty:
         doc.heading("Best value per optimizer")

@@ -7,7 +7,8 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from .results import INTERRUPTED, LOST, read_meta, read_table, trials_frame, write_tables
+from .analysis import STATES, shown_states
+from .results import read_meta, read_table, trials_frame, write_tables
 from .storage import is_url, open_storage, run_active
 
 
@@ -62,8 +63,7 @@ def status_text(directory: Path) -> str:
     lines = [f"study {meta['study']} in {directory} (from {source})"]
     # a FAIL that never ended (interrupted, or lost with its host) runs again:
     # shown apart from the trials that failed
-    shown_state = df["state"].str.lower().mask(df["reason"] == INTERRUPTED, "interrupted")
-    shown_state = shown_state.mask(df["reason"] == LOST, "lost")
+    shown_state = shown_states(df).str.lower()
     if journal and not run_active(directory):
         # a journal study's RUNNING trials with no run alive were killed with
         # it (the next run marks them interrupted and runs them again)
@@ -106,7 +106,7 @@ def status_text(directory: Path) -> str:
     return "\n".join(lines)
 
 
-_STATES = ["complete", "pruned", "fail", "interrupted", "lost", "running", "waiting"]
+_STATES = [s.lower() for s in STATES]
 
 
 def _fmt(v) -> str:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from optsweep import analysis as A
-from optsweep.results import TRIAL_COLUMNS
+from optsweep.results import INTERRUPTED, LOST, TRIAL_COLUMNS
 
 
 def trials(rows: list[dict]) -> pd.DataFrame:
@@ -88,7 +88,31 @@ T = trials(
 
 def test_state_counts():
     c = A.state_counts(T).set_index("state")["count"]
-    assert c.to_dict() == {"COMPLETE": 4, "PRUNED": 1, "FAIL": 1, "RUNNING": 0, "WAITING": 0}
+    assert c.to_dict() == {
+        "COMPLETE": 4,
+        "PRUNED": 1,
+        "FAIL": 1,
+        "INTERRUPTED": 0,
+        "LOST": 0,
+        "RUNNING": 0,
+        "WAITING": 0,
+    }
+
+
+def test_trials_that_never_ended_are_counted_apart_from_failures():
+    """As ``optsweep status`` shows them: a FAIL interrupted or lost runs again."""
+    t = trials(
+        [
+            {"state": "FAIL", "reason": "diverged at epoch 3: training loss is nan"},
+            {"state": "FAIL", "reason": INTERRUPTED},
+            {"state": "FAIL", "reason": INTERRUPTED},
+            {"state": "FAIL", "reason": LOST},
+            {"state": "COMPLETE", "value": 0.9},
+        ]
+    )
+    assert A.shown_states(t).tolist() == ["FAIL", "INTERRUPTED", "INTERRUPTED", "LOST", "COMPLETE"]
+    c = A.state_counts(t).set_index("state")["count"]
+    assert (c["FAIL"], c["INTERRUPTED"], c["LOST"], c["COMPLETE"]) == (1, 2, 1, 1)
 
 
 def test_best_per_optimizer_and_gap():

@@ -18,6 +18,7 @@ import optsweep
 from optsweep import plots as P
 from optsweep.config import load_sweep
 from optsweep.report import _Doc, _Painter, study_report, write_report
+from optsweep.results import INTERRUPTED, write_table
 from optsweep.runner import run_sweep
 
 SEARCH_EXTRA = """
@@ -195,6 +196,28 @@ def test_comparison_report(res, tmp_path):
         set(d["study"]) == {"a", "b"}
         and len(d) == 2 * res.trials.query("state == 'COMPLETE'")["optimizer"].nunique()
     )
+
+
+def test_interrupted_trials_are_not_counted_as_failures(res, tmp_path):
+    """A resumed study's interrupted trials (run again since) are shown apart
+    from the trials that failed, as ``optsweep status`` shows them."""
+    copy = tmp_path / "resumed"
+    shutil.copytree(res.path, copy)
+    (copy / "study.journal").unlink()  # the report reads the edited table
+    t = res.trials.copy()
+    t.loc[t.index[:2], ["state", "reason"]] = ["FAIL", INTERRUPTED]
+    write_table(t, copy, "trials", res.meta.get("format", "auto"))
+    write_report([copy])
+    md = (copy / "report" / "report.md").read_text()
+    assert "| INTERRUPTED | 2 |" in md and "run again, with the same seeds" in md
+    assert "| FAIL |" not in md  # the small sweep has no failure of its own
+    write_report([res.path, copy], tmp_path / "cmp")
+    cmp = (tmp_path / "cmp" / "report.md").read_text()
+    assert "| failed | interrupted or lost |" in cmp
+    assert "| 16 | 16 | 0 | 0 | 0 |" in cmp  # the original: trials, complete, ..., none
+    assert "| 16 | 14 | 0 | 0 | 2 |" in cmp  # the copy: two interrupted, not failed
+    write_report([res.path], tmp_path / "one")  # none interrupted: no such column
+    assert "interrupted" not in (res.path / "report" / "report.md").read_text()
 
 
 # --- edge cases -------------------------------------------------------------------
