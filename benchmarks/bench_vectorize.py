@@ -9,8 +9,8 @@
    [2, 5, 2, 1], batch 64, Adam) against the transcription of the seed's code
    (tests/seed_reference.py), and against the engine's single-trial loop.
 
-Each sweep runs three times (--repeat), per-trial and vectorized in turn, with
-the workers started, then three times more with each run starting its own
+Each sweep runs five times (--repeat), per-trial and vectorized in turn, with
+the workers started, then as many times more with each run starting its own
 workers (as a command does); the medians are compared.
 Run: python benchmarks/bench_vectorize.py [--quick]
 """
@@ -187,7 +187,7 @@ def per_update(epochs: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer trials and epochs, one run")
-    ap.add_argument("--repeat", type=int, default=3, help="runs of each sweep (default 3)")
+    ap.add_argument("--repeat", type=int, default=5, help="runs of each sweep (default 5)")
     args = ap.parse_args()
     with threadpool_limits(1):
         per_update(200 if args.quick else 1000)
