@@ -225,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _cmd_run(args) -> int:
     from .config import auto_vectorize, load_sweep
+    from .results import INTERRUPTED
     from .runner import run_sweep
 
     sweep = load_sweep(args.sweep)
@@ -255,9 +256,11 @@ def _cmd_run(args) -> int:
     c = s.counts
     best = "none yet" if s.best_value is None else f"{s.best_value:.6g}"
     if not args.quiet:
+        # interrupted or lost trials apart from failures, as optsweep status shows them
+        again = f", {c[INTERRUPTED]} interrupted or lost (run again)" if c[INTERRUPTED] else ""
         print(
             f"{sweep.name}: {s.ran} trial(s) this run in {s.seconds:.1f} s; study has "
-            f"{c['COMPLETE']} complete, {c['PRUNED']} pruned, {c['FAIL']} failed; "
+            f"{c['COMPLETE']} complete, {c['PRUNED']} pruned, {c['FAIL']} failed{again}; "
             f"best {sweep.study.metrics[0]} {best}"
         )
         for line in _best_per_optimizer(s.directory):

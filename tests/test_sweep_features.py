@@ -112,7 +112,7 @@ def test_timeout_budget(tmp_path):
 def test_ctrl_c_keeps_finished_trials_and_marks_running_ones(tmp_path):
     path = write_sweep(tmp_path, "cc", n_trials=200, epochs=200, n_jobs=2)
     root = tmp_path / "results"
-    cmd = cli("run", path, "--results-root", root, "-q")
+    cmd = cli("run", path, "--results-root", root)
     proc = subprocess.Popen(
         cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -121,7 +121,7 @@ def test_ctrl_c_keeps_finished_trials_and_marks_running_ones(tmp_path):
     while time.monotonic() < deadline and (not journal.exists() or journal.stat().st_size < 60_000):
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
-    _, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted: finished trials are kept" in err and "Traceback" not in err
     t = optsweep.load(root / "cc").trials
@@ -133,6 +133,8 @@ def test_ctrl_c_keeps_finished_trials_and_marks_running_ones(tmp_path):
     text = status_text(root / "cc")
     assert n >= 1 and f"{n} interrupted" in text
     assert f"({n} interrupted or lost will run again when the study resumes)" in text
+    failed = int((t["state"] == "FAIL").sum()) - n  # the command's summary says the same
+    assert f" {failed} failed, {n} interrupted or lost (run again); " in out, out
 
 
 @pytest.mark.parametrize("delay", [0.25, 0.6])
