@@ -226,7 +226,7 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
         doc.text(
             "INTERRUPTED: stopped by Ctrl-C or a kill; LOST: lost with its host. Their "
             "configurations run again, with the same seeds, when the study resumes "
-            "(the trials table's `rerun_of` names the trial a re-run repeats)."
+            "(a re-run names the trial it repeats in the trials table's column rerun_of)."
         )
     doc.heading("Which optimizer wins")
     doc.text(
