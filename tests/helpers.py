@@ -76,15 +76,17 @@ def cli(*args: object) -> list[str]:
     return [sys.executable, "-m", "optsweep", *map(str, args)]
 
 
-def assert_pruned_trials_keep_their_last_report(results, metric: str = "val_metric") -> None:
-    """Optuna gives a pruned trial the last value it reported: every pruned
-    trial of ``results`` (an :class:`optsweep.Results`) has one, its metric at
-    the epoch where it stopped (a report is read back by the process that
-    ends the trial, whichever process made it)."""
+def assert_values_match_curves(results, metric: str = "val_metric") -> None:
+    """Each finished trial's value is its metric at its last epoch: a complete
+    trial's final metric, and (Optuna's rule) a pruned trial's last report,
+    which is the epoch where it stopped. Every pruned trial has one, whichever
+    process made its reports. ``results`` is an :class:`optsweep.Results`;
+    ``metric`` a classification accuracy (a ratio of counts, exact)."""
     t, c = results.trials, results.curves
-    pruned = t[t["state"] == "PRUNED"]
-    assert len(pruned) > 0  # the check covers something
     last = c.sort_values(["trial", "epoch"]).groupby("trial").last()
-    expected = last.loc[pruned["number"].to_numpy(), metric].to_numpy()
-    assert pruned["value"].notna().all(), pruned[["number", "value", "epochs_run"]]
-    assert (pruned["value"].to_numpy() == expected).all()
+    for state in ("COMPLETE", "PRUNED"):
+        done = t[t["state"] == state]
+        assert len(done) > 0, state  # the check covers both
+        expected = last.loc[done["number"].to_numpy(), metric].to_numpy()
+        assert done["value"].notna().all(), done[["number", "value", "epochs_run"]]
+        assert (done["value"].to_numpy() == expected).all(), state
