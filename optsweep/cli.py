@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cmd_run(args) -> int:
-    from .config import auto_vectorize, load_sweep
+    from .config import auto_vectorize, check_vectorize, load_sweep
     from .results import INTERRUPTED
     from .runner import run_sweep
 
@@ -252,6 +252,8 @@ def _cmd_run(args) -> int:
     if args.no_report:
         overrides["report"] = False
     sweep = sweep.with_overrides(**overrides)
+    if args.vectorize is not None:  # named as the user gave it
+        check_vectorize(sweep, "--vectorize", args.vectorize)
     s = run_sweep(sweep, root=args.results_root, progress=not args.quiet)
     c = s.counts
     best = "none yet" if s.best_value is None else f"{s.best_value:.6g}"

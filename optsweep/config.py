@@ -314,31 +314,34 @@ def parse_sweep(raw: dict, path: Path) -> SweepConfig:
     study = _study(c, raw.get("study", {}), path, data, search)
     execution = _execution(c, raw.get("execution", {}), study.sampler)
     sweep = SweepConfig(path, study, data, model, train, search, execution)
-    check_vectorize(sweep)
+    check_vectorize(sweep, given=raw.get("execution", {}).get("vectorize"))
     return sweep
 
 
-def check_vectorize(sweep: SweepConfig) -> None:
+def check_vectorize(
+    sweep: SweepConfig, key: str = "execution.vectorize", given: Any = None
+) -> None:
     """Refuse a vectorized run that cannot give per-trial results: legacy
     runs are seeded one by one, and the members of a population share its
     time (so no trial's own time is measured). Checked when the file is read
-    and again after command-line overrides (``--vectorize``)."""
+    and again after command-line overrides (``--vectorize``). The message
+    names ``key`` and the value as given (``given``, e.g. ``'auto'``; by
+    default the resolved number)."""
     vec = sweep.execution.vectorize
     if vec == 1:
         return
     c = _Checker(sweep.path)
+    shown = vec if given is None else given
     if sweep.train.random_mode == "legacy":
         raise c.fail(
-            "execution.vectorize",
-            "needs train.random_mode 'default' (legacy runs are seeded one by one)",
-            vec,
+            key, "needs train.random_mode 'default' (legacy runs are seeded one by one)", shown
         )
     if "train_seconds" in sweep.study.metrics:
         raise c.fail(
-            "execution.vectorize",
+            key,
             "must be 1 when study.metric includes train_seconds (the members of a population "
             "share its time: no trial's own time is measured)",
-            vec,
+            shown,
         )
 
 

@@ -89,25 +89,37 @@ def test_vectorize_refuses_legacy_mode(tmp_path):
         load_sweep(p)
 
 
-@pytest.mark.parametrize("how", ["file", "command line"])
-def test_vectorize_refuses_a_time_objective(tmp_path, how):
+@pytest.mark.parametrize(
+    ("how", "named"),
+    [
+        ("file", "execution.vectorize ... (got 8)"),
+        ("file auto", "execution.vectorize ... (got 'auto')"),
+        ("command line", "--vectorize ... (got 8)"),
+        ("command line auto", "--vectorize ... (got 'auto')"),
+    ],
+)
+def test_vectorize_refuses_a_time_objective(tmp_path, how, named):
     """The members of a population share its time: a study that minimises
-    train_seconds cannot be vectorized, whether the file or --vectorize asks."""
+    train_seconds cannot be vectorized, whether the file or --vectorize asks;
+    the message names the key or argument and the value as given."""
     extra = 'metric = ["val_metric", "train_seconds"]\npruner = "none"'
     p = write_sweep(tmp_path, "mo", study_extra=extra)
     text = p.read_text()
-    args = ["--vectorize", "8"] if how == "command line" else []
-    if how == "file":
-        text = text.replace("report = false", "report = false\nvectorize = 8")
+    value = "auto" if how.endswith("auto") else "8"
+    args = ["--vectorize", value] if how.startswith("command line") else []
+    if how.startswith("file"):
+        shown = '"auto"' if value == "auto" else value
+        text = text.replace("report = false", f"report = false\nvectorize = {shown}")
     p.write_text(text)
     res = subprocess.run(
         cli("run", p, "--results-root", tmp_path / "r", *args), capture_output=True, text=True
     )
     assert res.returncode == 2 and "Traceback" not in res.stderr
+    key, got = named.split(" ... ")
     assert res.stderr == (
-        f"optsweep: error: {p}: execution.vectorize must be 1 when study.metric includes "
+        f"optsweep: error: {p}: {key} must be 1 when study.metric includes "
         "train_seconds (the members of a population share its time: no trial's own time is "
-        "measured) (got 8)\n"
+        f"measured) {got}\n"
     )
     assert not (tmp_path / "r").exists()
 
@@ -122,7 +134,7 @@ def test_command_line_vectorize_refuses_legacy_mode(tmp_path):
     )
     assert res.returncode == 2
     assert res.stderr == (
-        f"optsweep: error: {p}: execution.vectorize needs train.random_mode 'default' "
+        f"optsweep: error: {p}: --vectorize needs train.random_mode 'default' "
         "(legacy runs are seeded one by one) (got 4)\n"
     )
 
