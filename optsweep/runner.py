@@ -138,7 +138,10 @@ def storage_spec(sweep: SweepConfig, root: str | Path = "results") -> str:
 def open_study(sweep: SweepConfig, spec: str) -> optuna.Study:
     """Create or load the sweep's study on storage ``spec``."""
     ex = sweep.execution
-    storage = open_storage(spec, ex.heartbeat, ex.grace_period, ex.sync_seconds)
+    try:
+        storage = open_storage(spec, ex.heartbeat, ex.grace_period, ex.sync_seconds)
+    except ConfigError as e:  # a URL that does not open (bad, unreachable, no driver)
+        raise ConfigError(f"{sweep.path}: {e}") from None
     kwargs: dict[str, Any] = dict(
         study_name=sweep.name,
         storage=storage,

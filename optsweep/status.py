@@ -8,8 +8,9 @@ import optuna
 import pandas as pd
 
 from .analysis import STATES, shown_states
+from .errors import ConfigError
 from .results import read_meta, read_table, trials_frame, write_tables
-from .storage import is_url, open_storage, run_active
+from .storage import is_url, open_storage, run_active, shown
 
 
 def storage_of(directory: Path, meta: dict) -> str:
@@ -18,25 +19,17 @@ def storage_of(directory: Path, meta: dict) -> str:
     return spec if is_url(spec) else str(directory / spec)
 
 
-def shown(spec: str) -> str:
-    """A storage for display: a URL's password masked."""
-    if not is_url(spec):
-        return spec
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(spec).render_as_string(hide_password=True)
-    except Exception:  # not an SQLAlchemy URL: show it as given
-        return spec
-
-
 def load_study(directory: Path) -> optuna.Study:
     meta = read_meta(directory)
     spec = storage_of(directory, meta)
     if not is_url(spec) and not Path(spec).exists():
         raise FileNotFoundError(f"{directory}: the study's storage {spec} is missing")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.load_study(study_name=meta["study"], storage=open_storage(spec))
+    try:
+        storage = open_storage(spec)
+    except ConfigError as e:  # a URL in meta.json that no longer opens
+        raise ConfigError(f"{directory}: {e}") from None
+    return optuna.load_study(study_name=meta["study"], storage=storage)
 
 
 def export(directory: Path, fmt: str | None = None) -> list[Path]:

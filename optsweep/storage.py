@@ -32,6 +32,7 @@ from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
 from .config import SYNC_SECONDS
+from .errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -296,6 +297,36 @@ def is_url(spec: str) -> bool:
     return "://" in spec
 
 
+def shown(spec: str) -> str:
+    """A storage for display: a URL's password masked."""
+    if not is_url(spec):
+        return spec
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(spec).render_as_string(hide_password=True)
+    except Exception:  # not an SQLAlchemy URL: show it as given
+        return spec
+
+
+def _open_rdb(spec: str, kwargs: dict) -> RDBStorage:
+    import sqlalchemy.exc
+
+    attempt = 0
+    while True:
+        try:
+            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(spec, **kwargs)
+        except sqlalchemy.exc.IntegrityError:
+            # workers starting at once on an empty database race to create
+            # Optuna's tables; the loser finds them made and tries again
+            attempt += 1
+            if attempt == 5:
+                raise
+            time.sleep(0.2 * attempt)
+
+
 def open_storage(
     spec: str,
     heartbeat: int = 0,
@@ -319,17 +350,18 @@ def open_storage(
                 "grace_period": grace_period or 3 * heartbeat,
                 "heartbeat_stale_trial_callback": retry,
             }
-        for attempt in range(5):
-            try:
-                with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna
-                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    return RDBStorage(spec, **kwargs)
-            except sqlalchemy.exc.IntegrityError:
-                # workers starting at once on an empty database race to create
-                # Optuna's tables; the loser finds them made and tries again
-                if attempt == 4:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
+        try:
+            return _open_rdb(spec, kwargs)
+        except ImportError as e:  # Optuna's words for a missing database driver
+            why = (
+                f"its database driver is missing ({e}); "
+                "for PostgreSQL: pip install 'optsweep[distributed]'"
+            )
+        except sqlalchemy.exc.ArgumentError as e:  # NoSuchModuleError too: an unknown dialect
+            why = f"not a database URL SQLAlchemy knows ({e})"
+        except sqlalchemy.exc.OperationalError as e:  # unreachable, refused, a bad password
+            why = f"cannot open it ({str(e.orig or e).strip().splitlines()[0]})"
+        raise ConfigError(f"storage {shown(spec)}: {why}")
     Path(spec).parent.mkdir(parents=True, exist_ok=True)
     backend = JournalFile(str(spec), FlockLock(str(spec)), sync_seconds)
     storage = JournalStorage(backend)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import tomllib
 from pathlib import Path
@@ -290,6 +291,30 @@ def test_cli_bad_arguments(tmp_path, args, message):
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], res.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("foo://bar", "not a database URL SQLAlchemy knows"),
+        ("sqlite:////nonexistent/dir/study.db", r"cannot open it \(unable to open database file"),
+        # nothing listens on port 1; without psycopg installed, the driver is missing
+        ("postgresql+psycopg://me:secret@127.0.0.1:1/db", "Connection refused|driver is missing"),
+    ],
+)
+def test_a_storage_that_does_not_open_is_one_line_without_its_password(tmp_path, url, why):
+    p = write_sweep(tmp_path, "st", n_trials=2, epochs=2)
+    res = subprocess.run(
+        cli("run", p, "--storage", url, "--results-root", tmp_path / "r"),
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "secret" not in res.stderr, res.stderr
+    assert lines[0].startswith(f"optsweep: error: {p}: storage {url.replace('secret', '***')}: ")
+    assert re.search(why, lines[0]), lines[0]
+    assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize("command", ["", "run", "worker", "status", "export", "report", "confirm"])
