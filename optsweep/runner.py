@@ -80,7 +80,7 @@ from .results import (
     write_text,
 )
 from .samplers import grid_size, make_pruner, make_sampler
-from .space import searched, suggest
+from .space import check_stored, searched, suggest
 from .storage import (
     RUN_LOCK,
     batched_writes,
@@ -156,6 +156,15 @@ def open_study(sweep: SweepConfig, spec: str) -> optuna.Study:
         raise ConfigError(
             f"{sweep.path}: study.direction differs from the stored study {sweep.name!r} "
             f"({', '.join(have)}) (got {', '.join(sweep.study.directions)})"
+        )
+    # a changed search space that Optuna would refuse at the first trial
+    refused = check_stored(study.get_trials(deepcopy=False), sweep.search)
+    if refused is not None:
+        name, why = refused
+        raise ConfigError(
+            f"{sweep.path}: search.{name} cannot change this way in the stored study "
+            f"{sweep.name!r} (Optuna: {why}); keep its earlier values or give the study "
+            "a new name"
         )
     return study
 

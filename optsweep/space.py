@@ -28,6 +28,13 @@ import math
 from typing import Any
 
 import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+    check_distribution_compatibility,
+)
 
 from .config import BETAS, HPARAMS, ParamSpec
 
@@ -59,23 +66,67 @@ def optuna_name(spec: ParamSpec) -> str:
     return spec.name
 
 
-def _suggest(trial: optuna.Trial, spec: ParamSpec, n_train: int) -> Any:
-    name = optuna_name(spec)
+def distribution(spec: ParamSpec) -> BaseDistribution | None:
+    """The distribution Optuna samples ``spec`` from, under :func:`optuna_name`
+    (None for a fixed value)."""
     if spec.kind == "fixed":
-        value = spec.value
-    elif spec.kind == "choice":
-        value = trial.suggest_categorical(name, list(spec.choices))
-    elif spec.kind == "pow2":
+        return None
+    if spec.kind == "choice":
+        return CategoricalDistribution(list(spec.choices))
+    if spec.kind == "pow2":  # the exponent; one more stands for the full batch
         lo, hi = int(math.log2(spec.low)), int(math.log2(spec.high))
-        k = trial.suggest_int(name, lo, hi + (1 if spec.full else 0))
-        value = "full" if k > hi else 2**k
-    elif spec.kind == "beta" and spec.log:
-        value = 1.0 - trial.suggest_float(name, 1.0 - spec.high, 1.0 - spec.low, log=True)
-    else:  # float, or a beta on a linear scale
-        value = trial.suggest_float(name, spec.low, spec.high, log=spec.log)
+        return IntDistribution(lo, hi + (1 if spec.full else 0))
+    if spec.kind == "beta" and spec.log:
+        return FloatDistribution(1.0 - spec.high, 1.0 - spec.low, log=True)
+    return FloatDistribution(spec.low, spec.high, log=spec.log)  # float, or a linear beta
+
+
+def _suggest(trial: optuna.Trial, spec: ParamSpec, n_train: int) -> Any:
+    name, dist = optuna_name(spec), distribution(spec)
+    if dist is None:
+        value = spec.value
+    elif isinstance(dist, CategoricalDistribution):
+        value = trial.suggest_categorical(name, list(dist.choices))
+    elif isinstance(dist, IntDistribution):
+        k = trial.suggest_int(name, dist.low, dist.high)
+        value = "full" if spec.full and k == dist.high else 2**k
+    else:
+        value = trial.suggest_float(name, dist.low, dist.high, log=dist.log)
+        if spec.kind == "beta" and spec.log:
+            value = 1.0 - value
     if spec.name == "batch_size" and value == "full":
         value = n_train
     return value
+
+
+def check_stored(
+    trials: list[optuna.trial.FrozenTrial], search: dict[str, ParamSpec]
+) -> tuple[str, str] | None:
+    """Whether ``search`` can go on sampling a study with these ``trials``:
+    Optuna refuses a parameter whose distribution changes kind or log scale,
+    or a choice whose list changes (its own rule,
+    :func:`optuna.distributions.check_distribution_compatibility`). The
+    first parameter it refuses and why, or None."""
+    stored: dict[str, BaseDistribution] = {}
+    for t in trials:  # the latest trial's distribution of each parameter
+        stored.update(t.distributions)
+    for name in HPARAMS:
+        spec = search[name]
+        dist, old = distribution(spec), stored.get(optuna_name(spec))
+        if dist is None or old is None:
+            continue
+        try:
+            check_distribution_compatibility(old, dist)
+        except ValueError as e:
+            return name, f"{str(e).rstrip('.')} (stored {_describe(old)}, now {_describe(dist)})"
+    return None
+
+
+def _describe(dist: BaseDistribution) -> str:
+    if isinstance(dist, CategoricalDistribution):
+        return f"choices {list(dist.choices)}"
+    log = ", log scale" if getattr(dist, "log", False) else ""
+    return f"{type(dist).__name__} from {dist.low} to {dist.high}{log}"
 
 
 def suggest(trial: optuna.Trial, search: dict[str, ParamSpec], n_train: int) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from helpers import cli, subdir, write_sweep
 import optsweep
 from optsweep.config import load_sweep
 from optsweep.engine import HISTORY_COLUMNS
+from optsweep.errors import ConfigError
 from optsweep.objective import trial_seed
 from optsweep.results import (
     INTERRUPTED,
@@ -422,6 +423,44 @@ def test_a_forked_child_syncs_its_own_journal_writes(tmp_path, monkeypatch):
     assert os.waitstatus_to_exitcode(status) == 0
     assert [e["who"] for e in JournalFile(str(path)).read_logs(0)] == ["parent", "child"]
     backend.sync()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "why"),
+    [
+        (
+            'optimizer = ["gd", "momentum", "rmsprop", "adam"]',
+            'optimizer = ["gd", "adam"]',
+            r"search.optimizer cannot change this way .*CategoricalDistribution does not "
+            r"support dynamic value space \(stored choices \['gd', 'momentum', 'rmsprop', "
+            r"'adam'\], now choices \['gd', 'adam'\]\)",
+        ),
+        (
+            "lr = { low = 1e-3, high = 0.3 }",
+            "lr = [0.01, 0.1]",
+            r"search.lr cannot change this way .*different distribution kind",
+        ),
+    ],
+)
+def test_a_search_space_that_optuna_would_refuse_on_resume_is_refused_first(
+    tmp_path, old, new, why
+):
+    """Resuming with a changed list of choices (or a range become a list)
+    would fail at the first trial's parameters with Optuna's traceback; it
+    is refused before any trial, naming the key, and a narrower range runs."""
+    path = write_sweep(tmp_path, "ch", n_trials=2, epochs=2)
+    root = tmp_path / "results"
+    run_sweep(load_sweep(path), root=root, progress=False)
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new).replace("n_trials = 2", "n_trials = 4"))
+    with pytest.raises(ConfigError, match=why):
+        run_sweep(load_sweep(path), root=root, progress=False)
+    assert len(optsweep.load(root / "ch").trials) == 2  # nothing asked
+    narrower = text.replace(old, "lr = { low = 1e-2, high = 0.1 }" if "lr" in old else old)
+    path.write_text(narrower.replace("n_trials = 2", "n_trials = 4"))
+    run_sweep(load_sweep(path), root=root, progress=False)
+    assert len(optsweep.load(root / "ch").trials) == 4
 
 
 def test_a_new_run_in_the_same_session_starts_from_its_own_storage(tmp_path):
