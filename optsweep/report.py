@@ -396,12 +396,21 @@ def _boundaries(res: Results) -> tuple | None:
 
 
 def study_labels(results: Sequence[Results]) -> list[str]:
-    """Study names, with the parent folder added where two studies share a name."""
+    """Study names, with as many of their parent folders as tell apart the
+    studies that share a name (numbered if nothing does: the same folder twice)."""
     names = [r.name for r in results]
-    return [
-        f"{r.path.parent.name}/{n}" if names.count(n) > 1 else n
-        for n, r in zip(names, results, strict=True)
-    ]
+    folders = [Path(r.path).resolve().parent.parts for r in results]
+    shared = {i for i, n in enumerate(names) if names.count(n) > 1}
+    labels = names
+    for k in range(1, max(map(len, folders)) + 1):
+        if len(set(labels)) == len(labels):
+            return labels
+        labels = [
+            "/".join((*folders[i][-k:], n)) if i in shared else n for i, n in enumerate(names)
+        ]
+    if len(set(labels)) == len(labels):
+        return labels
+    return [f"{label} ({i + 1})" for i, label in enumerate(labels)]
 
 
 def comparison_report(
@@ -455,6 +464,10 @@ def write_report(
     this one)."""
     for d in dirs:
         read_meta(d)  # each a results directory, before starting workers
+    unique: dict[Path, str | Path] = {}  # each folder once, as first given
+    for d in dirs:
+        unique.setdefault(Path(d).resolve(), d)
+    dirs = list(unique.values())
     with _Painter(n_jobs) as painter:  # the workers start as the tables load
         results = [load(d) for d in dirs]
         pages = [study_report(r, painter)[0] for r in results]

@@ -198,6 +198,19 @@ def test_comparison_report(res, tmp_path):
     )
 
 
+def test_comparison_of_studies_that_share_a_name_and_a_folder_name(res, tmp_path):
+    """Labels take as many parent folders as tell the studies apart; the same
+    folder given twice is reported once (it was a pandas traceback)."""
+    a, b = tmp_path / "a" / "results" / "small", tmp_path / "b" / "results" / "small"
+    shutil.copytree(res.path, a)
+    shutil.copytree(res.path, b)
+    pages = write_report([a, b], tmp_path / "cmp")
+    md = pages[-1].read_text()
+    assert md.startswith("# optsweep comparison: a/results/small, b/results/small\n")
+    pages = write_report([a, tmp_path / "a" / "results" / ".." / "results" / "small"])
+    assert pages == [a / "report" / "report.md"]  # one study: no comparison
+
+
 def test_interrupted_trials_are_not_counted_as_failures(res, tmp_path):
     """A resumed study's interrupted trials (run again since) are shown apart
     from the trials that failed, as ``optsweep status`` shows them."""
