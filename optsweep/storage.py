@@ -32,7 +32,7 @@ from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
 from .config import SYNC_SECONDS
-from .errors import ConfigError
+from .errors import ConfigError, OptsweepError
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class JournalFile(JournalFileBackend):
             return iter(())
         start = self._log_number_offset.get(log_number_from)
         if start is None:
-            return super().read_logs(log_number_from)
+            return self._read_logs_as_optuna(log_number_from)
         size = os.stat(self._file_path).st_size
         if size <= start:
             return iter(())
@@ -140,9 +140,24 @@ class JournalFile(JournalFileBackend):
         try:
             logs = [json.loads(line) for line in data[:end].split(b"\n")[:-1]]
         except ValueError:
-            return super().read_logs(log_number_from)
+            return self._read_logs_as_optuna(log_number_from)
         self._log_number_offset[log_number_from + len(logs)] = start + end
         return iter(logs)
+
+    def _read_logs_as_optuna(self, log_number_from: int):
+        """Optuna's reader, whose error for a record that does not parse
+        (only a torn last line is expected, and skipped) becomes one line."""
+        try:
+            return list(super().read_logs(log_number_from))  # a generator: it raises as it goes
+        except json.JSONDecodeError as e:
+            with open(self._file_path, "rb") as f:
+                bad = (i for i, text in enumerate(f, 1) if text[-1:] == b"\n" and not _parses(text))
+                line = next(bad, "?")
+            raise OptsweepError(
+                f"{self._file_path}: line {line} is not a journal record ({e.msg}): the journal "
+                "is damaged (a torn last line is cut by the next run, a line before it is not); "
+                "restore the file from a copy"
+            ) from None
 
     @contextlib.contextmanager
     def batched(self) -> Iterator[None]:
@@ -208,6 +223,14 @@ class JournalFile(JournalFileBackend):
             log.warning("could not flush %s to disk: %s", self._file_path, e)
         finally:
             os.close(fd)
+
+
+def _parses(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
 
 
 _JOURNALS: weakref.WeakSet[JournalFile] = weakref.WeakSet()  # this process's, for sync_journals

@@ -112,6 +112,25 @@ def test_a_torn_journal_tail_left_by_a_crash_is_cut_and_the_sweep_resumes(tmp_pa
     assert repair_journal_tail(journal) == 0  # a whole journal is left as it is
 
 
+def test_a_journal_damaged_before_its_last_line_is_one_line_naming_the_line(tmp_path):
+    """Not repairable (later records may depend on it): run and status stop
+    with the file and the line, exit 1, no traceback."""
+    path = write_sweep(tmp_path, "dmg", n_trials=2)
+    root = tmp_path / "results"
+    run_sweep(load_sweep(path), root=root, progress=False)
+    journal = root / "dmg" / "study.journal"
+    lines = journal.read_bytes().split(b"\n")
+    lines[3] = b'{"op_code": 5, garbage'
+    journal.write_bytes(b"\n".join(lines))
+    for args in (["run", path, "--results-root", root, "--trials", "3"], ["status", root / "dmg"]):
+        res = subprocess.run(cli(*args), capture_output=True, text=True)
+        assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+        assert (
+            res.stderr.startswith(f"optsweep: error: {journal}: line 4 is not a journal record (")
+            and res.stderr.count("\n") == 1
+        ), res.stderr
+
+
 def _finished(journal) -> int:
     storage = optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(journal))
