@@ -24,7 +24,7 @@ from helpers import cli, subdir, write_sweep
 import optsweep
 from optsweep.config import load_sweep
 from optsweep.engine import HISTORY_COLUMNS
-from optsweep.errors import ConfigError
+from optsweep.errors import ConfigError, OptsweepError
 from optsweep.objective import trial_seed
 from optsweep.results import (
     INTERRUPTED,
@@ -673,7 +673,7 @@ def test_journal_reader_reads_complete_records_only_and_catches_up(tmp_path):
     """The journal's reader reads the new bytes in one piece: a record still
     being written (no newline yet) is read once it is complete, the next
     records after it, and a record that does not parse goes to Optuna's
-    reader, which raises as before."""
+    reader, whose error names the file and the line."""
     path = tmp_path / "study.journal"
     writer = JournalFile(str(path), FlockLock(str(path)))
     writer.append_logs([{"op_code": 0, "n": i} for i in range(3)])
@@ -688,5 +688,5 @@ def test_journal_reader_reads_complete_records_only_and_catches_up(tmp_path):
     assert [r["n"] for r in reader.read_logs(3)] == [3, 4]
     with open(path, "ab") as f:
         f.write(b'not json\n{"op_code": 0, "n": 6}\n')
-    with pytest.raises(ValueError):  # Optuna's reader: a bad record before a good one
-        list(reader.read_logs(5))
+    with pytest.raises(OptsweepError, match=f"{path}: line 6 is not a journal record"):
+        list(reader.read_logs(5))  # Optuna's reader: a bad record before a good one
