@@ -29,7 +29,9 @@ dead worker instead, and Optuna queues them again.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
+import hashlib
 import json
 import logging
 import math
@@ -133,6 +135,62 @@ def results_dir(sweep: SweepConfig, root: str | Path = "results") -> Path:
 def storage_spec(sweep: SweepConfig, root: str | Path = "results") -> str:
     """The storage string: the sweep's, or the journal file in the results directory."""
     return sweep.execution.storage or str(results_dir(sweep, root) / "study.journal")
+
+
+#: The study attribute holding what makes its trials comparable (:func:`experiment`).
+EXPERIMENT = "optsweep_experiment"
+
+
+def experiment(sweep: SweepConfig, data: Dataset) -> dict:
+    """What makes a study's trials comparable and is not recorded with each
+    trial: the data (a digest of the arrays, and the ``[data]`` keys that
+    made them), the ``[model]`` and ``[train]`` sections, the study's seed
+    (which sets the batch order all trials share) and its metrics. A trial's
+    hyperparameters and seed are recorded with it, so the search may change."""
+    digest = hashlib.blake2b(digest_size=16)
+    for a in (data.X_train, data.y_train, data.X_val, data.y_val):
+        if a is not None:
+            digest.update(f"{a.dtype}{a.shape}".encode())
+            digest.update(np.ascontiguousarray(a))
+    d = dataclasses.asdict(sweep.data)
+    exp = {
+        "data": {**{k: v for k, v in d.items() if k != "args"}, **d["args"]},
+        "data_digest": digest.hexdigest(),
+        "model": dataclasses.asdict(sweep.model),
+        "train": dataclasses.asdict(sweep.train),
+        "study": {"seed": sweep.study.seed, "metric": list(sweep.study.metrics)},
+    }
+    return json.loads(json.dumps(exp, default=str))  # as the storage gives it back
+
+
+def check_experiment(study: optuna.Study, sweep: SweepConfig, data: Dataset) -> None:
+    """Refuse to resume ``study`` with another experiment (:func:`experiment`):
+    its new trials would not compare with the earlier ones. A study without
+    the record (made before it existed) gets it."""
+    now = experiment(sweep, data)
+    stored = study.user_attrs.get(EXPERIMENT)
+    if stored is None:
+        study.set_user_attr(EXPERIMENT, now)
+        return
+    same_data = stored.get("data_digest") == now["data_digest"]
+    for section in ("data", "model", "train", "study"):
+        if section == "data" and same_data:
+            continue  # the same arrays, reached another way (a path from another folder)
+        old, new = stored.get(section, {}), now[section]
+        for key in [*new, *(k for k in old if k not in new)]:
+            if old.get(key) != new.get(key):
+                raise ConfigError(
+                    f"{sweep.path}: {section}.{key} differs from the stored study "
+                    f"{sweep.name!r}, whose trials used {old.get(key)!r}: new trials would not "
+                    "compare with them; keep that value or give the study a new name "
+                    f"(got {new.get(key)!r})"
+                )
+    if not same_data:
+        raise ConfigError(
+            f"{sweep.path}: data differ from the stored study {sweep.name!r}'s: the same "
+            "[data] keys give other arrays (a changed file?); new trials would not compare "
+            f"with the earlier ones; give the study a new name (got {sweep.data.source!r})"
+        )
 
 
 def open_study(sweep: SweepConfig, spec: str) -> optuna.Study:
@@ -799,6 +857,7 @@ def run_sweep(
             if cut := repair_journal_tail(spec):
                 log.warning("%s: cut a torn last record (%d bytes) left by a crash", spec, cut)
         study = open_study(sweep, spec)
+        check_experiment(study, sweep, data)
         if not shared_storage:
             requeued = recover_interrupted(study)
             if requeued:

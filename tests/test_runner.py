@@ -482,6 +482,50 @@ def test_a_search_space_that_optuna_would_refuse_on_resume_is_refused_first(
     assert len(optsweep.load(root / "ch").trials) == 4
 
 
+def test_resuming_with_another_experiment_is_refused(tmp_path):
+    """Data, model, training settings, the study's seed and metric are not
+    recorded with each trial: a study resumed with other ones would mix trials
+    that do not compare. Refused, naming the key and both values; the same
+    arrays from another path, or other execution settings, resume."""
+    data = tmp_path / "d.csv"
+    rng = np.random.default_rng(0)
+    rows = [f"{a:.6f},{b:.6f},{int(a * b > 0)}" for a, b in rng.normal(size=(60, 2))]
+    data.write_text("a,b,y\n" + "\n".join(rows) + "\n")
+    path = write_sweep(tmp_path, "exp", n_trials=2, epochs=3)
+    text = path.read_text().replace(
+        'source = "moons"\nn_samples = 200\nnoise = 0.2', f'source = "{data}"\nlabel = "y"'
+    )
+    root = tmp_path / "results"
+    path.write_text(text)
+    run_sweep(load_sweep(path), root=root, progress=False)
+    meta = (root / "exp" / "meta.json").read_text()
+
+    def resume(new_text: str, n: int) -> None:
+        path.write_text(new_text.replace("n_trials = 2", f"n_trials = {n}"))
+        run_sweep(load_sweep(path), root=root, progress=False)
+
+    for old, new, message in [
+        ("epochs = 3", "epochs = 4", "train.epochs differs .*used 3: .*got 4"),
+        ("hidden = [8]", "hidden = [8, 8]", r"model.hidden differs .*used \[8\].*got \[8, 8\]"),
+        ("seed = 0", "seed = 1", "study.seed differs .*used 0.*got 1"),
+        ("val_fraction = 0.25", "val_fraction = 0.3", "data.val_fraction differs"),
+    ]:
+        assert old in text
+        with pytest.raises(ConfigError, match=message):
+            resume(text.replace(old, new, 1), 3)
+    data.write_text(data.read_text().replace("1\n", "0\n", 5))  # the same file, other labels
+    with pytest.raises(ConfigError, match="data differ from the stored study 'exp''s"):
+        resume(text, 3)
+    assert len(optsweep.load(root / "exp").trials) == 2  # nothing ran
+    assert (root / "exp" / "meta.json").read_text() == meta
+    data.write_text("a,b,y\n" + "\n".join(rows) + "\n")
+    moved = tmp_path / "elsewhere" / "copy.csv"  # the same arrays by another path
+    moved.parent.mkdir()
+    moved.write_bytes(data.read_bytes())
+    resume(text.replace(str(data), str(moved)).replace("n_jobs = 1", "n_jobs = 2"), 4)
+    assert len(optsweep.load(root / "exp").trials) == 4
+
+
 def test_a_new_run_in_the_same_session_starts_from_its_own_storage(tmp_path):
     """Running a sweep, deleting its results and running it again in one Python
     session (a notebook) gives the same trials: nothing of the first run's
