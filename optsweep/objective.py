@@ -23,8 +23,10 @@ import numpy as np
 
 from .config import DataSection, SweepConfig
 from .engine import Dataset, ModelConfig, Schedule, TrainConfig, fit, load_data, prepare
+from .engine.layers import HEADS
 from .engine.population import train_population
 from .engine.train import HISTORY_COLUMNS, TrainResult
+from .errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,23 @@ def model_config(sweep: SweepConfig, data: Dataset) -> ModelConfig:
         init=m.init,
         dtype=sweep.train.dtype,
     )
+
+
+def check_model(sweep: SweepConfig, data: Dataset) -> None:
+    """The sweep's network against its data, once before any trial: an output
+    head that does not fit the labels (the sigmoid on three classes, the
+    softmax on real-valued targets) would fail every trial alike."""
+    model = model_config(sweep, data)
+    head, n_out = HEADS[model.head], model.sizes(data)[-1]
+    try:
+        head.check_outputs(n_out)
+        for y in (data.y_train, data.y_val):
+            if y is not None and len(y):
+                head.encode(y, n_out, np.dtype(model.dtype))
+    except ValueError as e:
+        raise ConfigError(
+            f"{sweep.path}: model.head does not fit the data ({e}) (got {sweep.model.head!r})"
+        ) from None
 
 
 def order_seed(study_seed: int) -> int:

@@ -62,6 +62,7 @@ from .errors import ConfigError, OptsweepError
 from .objective import (
     TrialOutcome,
     TrialTask,
+    check_model,
     load_dataset,
     model_config,
     order_seed,
@@ -842,6 +843,7 @@ def run_sweep(
         data = load_dataset(sweep.data)
     except (ValueError, ImportError, OSError) as e:
         raise ConfigError(f"{sweep.path}: data: {e}") from None
+    check_model(sweep, data)
     n_jobs = joblib.cpu_count() if sweep.execution.n_jobs == -1 else sweep.execution.n_jobs
     summary = RunSummary(directory)
     optuna.logging.set_verbosity(

@@ -317,6 +317,38 @@ def test_a_storage_that_does_not_open_is_one_line_without_its_password(tmp_path,
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize(
+    ("labels", "head", "why"),
+    [
+        ("0 1 2", "sigmoid", r"head 'sigmoid' needs labels 0 and 1 \(got \[0, 1, 2\]\)"),
+        ("0.5 1.5 2.5", "softmax", "head 'softmax' needs integer class labels"),
+    ],
+)
+def test_a_head_that_does_not_fit_the_labels_is_refused_before_any_trial(
+    tmp_path, labels, head, why
+):
+    """Every trial would fail alike: one line, exit 2, nothing written."""
+    values = labels.split()
+    rows = [f"{i},{-i},{values[i % len(values)]}" for i in range(30)]
+    (tmp_path / "d.csv").write_text("a,b,y\n" + "\n".join(rows) + "\n")
+    text = BASE.format(name="h", n_trials=2, epochs=2, n_jobs=1, study_extra="")
+    text = text.replace(
+        'source = "moons"\nn_samples = 200\nnoise = 0.2', 'source = "d.csv"\nlabel = "y"'
+    )
+    p = tmp_path / "h.toml"
+    p.write_text(text.replace("hidden = [8]", f'hidden = [8]\nhead = "{head}"'))
+    res = subprocess.run(
+        cli("run", p, "--results-root", tmp_path / "r"),
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.startswith(f"optsweep: error: {p}: model.head does not fit the data (")
+    assert re.search(why, res.stderr) and res.stderr.endswith(f"(got '{head}')\n"), res.stderr
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.parametrize("command", ["", "run", "worker", "status", "export", "report", "confirm"])
 def test_help_for_every_command(command):
     args = [command, "--help"] if command else ["--help"]
