@@ -278,8 +278,10 @@ def _show(v: Any) -> str:
 # --- sections ------------------------------------------------------------------------
 
 
-def load_sweep(path: str | Path) -> SweepConfig:
-    """Read and validate a sweep file.
+def load_sweep(path: str | Path, data_source: str | None = None) -> SweepConfig:
+    """Read and validate a sweep file; ``data_source`` replaces its
+    ``data.source`` (a results directory's copy of a sweep file: a relative
+    path in it meant the original's folder).
 
     Raises
     ------
@@ -298,6 +300,8 @@ def load_sweep(path: str | Path) -> SweepConfig:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    if data_source is not None and isinstance(raw.get("data"), dict):
+        raw["data"]["source"] = data_source
     return parse_sweep(raw, path)
 
 
@@ -468,7 +472,7 @@ def _data(c: _Checker, raw: Any, path: Path) -> DataSection:
         resolved = p if p.is_absolute() or p.exists() else path.parent / p
         if not resolved.exists():
             raise c.fail("data.source", "is not an existing file", source)
-        source = str(resolved)
+        source = str(resolved.resolve())  # absolute: meta.json and confirm find it from anywhere
     c.table(raw, "data", base + gen_args)
     if source not in GENERATORS and source not in REAL_DATASETS:
         if Path(source).suffix == ".csv" and "label" not in raw:

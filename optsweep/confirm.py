@@ -18,7 +18,7 @@ import pandas as pd
 from .analysis import complete, confirmation_summary
 from .config import HPARAMS, load_sweep
 from .errors import ConfigError
-from .objective import TrialTask, evaluate, load_dataset
+from .objective import TrialTask, data_digest, evaluate, load_dataset
 from .pool import parallel
 from .results import load, write_table
 
@@ -50,13 +50,23 @@ def confirm(directory: str | Path, top: int, seeds: int, n_jobs: int = 1) -> pd.
     sweep_path = res.path / "sweep.toml"
     if not sweep_path.exists():
         raise FileNotFoundError(f"{res.path}: no sweep.toml to retrain from")
-    sweep = load_sweep(sweep_path)
+    # the data the study used: meta.json holds their source as resolved then
+    # (a relative path in the copied sweep file meant the original's folder)
+    # and their digest
+    sweep = load_sweep(sweep_path, data_source=res.meta["data"].get("source"))
     minimize = res.meta["directions"][0] == "minimize"
     best = complete(res.trials).sort_values(["value", "number"], ascending=[minimize, True])
     best = best.head(top)
     if best.empty:
         raise ConfigError(f"{res.path}: no complete trial to confirm")
     data = load_dataset(sweep.data)
+    digest = res.meta["data"].get("digest")  # absent in results made before it was kept
+    if digest is not None and data_digest(data) != digest:
+        raise ConfigError(
+            f"{res.path}: the data at {sweep.data.source} differ from those the study "
+            "trained on (changed since?): retraining on them would not confirm its trials "
+            f"(got digest {data_digest(data)}, meta.json has {digest})"
+        )
     tasks = [
         TrialTask(
             int(r["number"]), -1, confirm_seed(sweep.study.seed, int(r["number"]), k), _hparams(r)

@@ -7,6 +7,7 @@ run it. A trial never raises: divergence, bad values and exceptions become a
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import multiprocessing
@@ -79,6 +80,18 @@ def model_config(sweep: SweepConfig, data: Dataset) -> ModelConfig:
         init=m.init,
         dtype=sweep.train.dtype,
     )
+
+
+def data_digest(data: Dataset) -> str:
+    """A digest of the arrays a study trains and validates on (with their
+    dtypes and shapes): the same digest, the same data, whatever path led to
+    them."""
+    digest = hashlib.blake2b(digest_size=16)
+    for a in (data.X_train, data.y_train, data.X_val, data.y_val):
+        if a is not None:
+            digest.update(f"{a.dtype}{a.shape}".encode())
+            digest.update(np.ascontiguousarray(a))
+    return digest.hexdigest()
 
 
 def check_model(sweep: SweepConfig, data: Dataset) -> None:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import hashlib
 import json
 import logging
 import math
@@ -63,6 +62,7 @@ from .objective import (
     TrialOutcome,
     TrialTask,
     check_model,
+    data_digest,
     load_dataset,
     model_config,
     order_seed,
@@ -148,15 +148,10 @@ def experiment(sweep: SweepConfig, data: Dataset) -> dict:
     made them), the ``[model]`` and ``[train]`` sections, the study's seed
     (which sets the batch order all trials share) and its metrics. A trial's
     hyperparameters and seed are recorded with it, so the search may change."""
-    digest = hashlib.blake2b(digest_size=16)
-    for a in (data.X_train, data.y_train, data.X_val, data.y_val):
-        if a is not None:
-            digest.update(f"{a.dtype}{a.shape}".encode())
-            digest.update(np.ascontiguousarray(a))
     d = dataclasses.asdict(sweep.data)
     exp = {
         "data": {**{k: v for k, v in d.items() if k != "args"}, **d["args"]},
-        "data_digest": digest.hexdigest(),
+        "data_digest": data_digest(data),
         "model": dataclasses.asdict(sweep.model),
         "train": dataclasses.asdict(sweep.train),
         "study": {"seed": sweep.study.seed, "metric": list(sweep.study.metrics)},
@@ -326,6 +321,7 @@ def write_meta(sweep: SweepConfig, directory: Path, spec: str, data: Dataset) ->
             "n_val": 0 if data.X_val is None else int(data.X_val.shape[0]),
             "n_features": int(data.n_features),
             "n_classes": int(data.n_classes),
+            "digest": data_digest(data),
         },
         "model": {"sizes": model.sizes(data), "activation": model.activation, "head": model.head},
         "epochs": sweep.train.epochs,

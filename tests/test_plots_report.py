@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 import optsweep
 from optsweep import plots as P
 from optsweep.config import load_sweep
+from optsweep.errors import ConfigError
 from optsweep.report import _Doc, _Painter, study_report, write_report
 from optsweep.results import INTERRUPTED, write_table
 from optsweep.runner import run_sweep
@@ -320,3 +321,29 @@ def test_confirm_retrains_top_configurations(res, tmp_path):
     write_report([d])
     assert (d / "report" / "confirmation.png").exists()
     assert "## Confirmation runs" in (d / "report" / "report.md").read_text()
+
+
+def test_confirm_finds_a_relative_data_file_and_refuses_changed_data(tmp_path):
+    """A sweep's CSV named relative to the sweep file: confirm retrains on it
+    from any folder (the copied sweep file's relative path meant the
+    original's folder), and refuses once the file's contents changed."""
+    from optsweep.confirm import confirm
+
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    rng = np.random.default_rng(0)
+    rows = [f"{a:.5f},{b:.5f},{int(a * b > 0)}" for a, b in rng.normal(size=(80, 2))]
+    (proj / "d.csv").write_text("a,b,y\n" + "\n".join(rows) + "\n")
+    path = write_sweep(proj, "rel", n_trials=3, epochs=3)
+    path.write_text(
+        path.read_text().replace(
+            'source = "moons"\nn_samples = 200\nnoise = 0.2', 'source = "d.csv"\nlabel = "y"'
+        )
+    )
+    run_sweep(load_sweep(path), root=tmp_path / "results", progress=False)
+    runs = confirm(tmp_path / "results" / "rel", top=1, seeds=2)  # run from the repository
+    assert len(runs) == 2 and (runs["status"] == "complete").all()
+    flipped = [r[:-1] + str(1 - int(r[-1])) for r in rows]
+    (proj / "d.csv").write_text("a,b,y\n" + "\n".join(flipped) + "\n")
+    with pytest.raises(ConfigError, match="differ from those the study trained on"):
+        confirm(tmp_path / "results" / "rel", top=1, seeds=2)
