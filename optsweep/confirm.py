@@ -60,12 +60,12 @@ def confirm(directory: str | Path, top: int, seeds: int, n_jobs: int = 1) -> pd.
     if best.empty:
         raise ConfigError(f"{res.path}: no complete trial to confirm")
     data = load_dataset(sweep.data)
-    digest = res.meta["data"].get("digest")  # absent in results made before it was kept
-    if digest is not None and data_digest(data) != digest:
+    kept, now = res.meta["data"].get("digest"), data_digest(data)  # kept: absent in old results
+    if kept is not None and now != kept:
         raise ConfigError(
             f"{res.path}: the data at {sweep.data.source} differ from those the study "
             "trained on (changed since?): retraining on them would not confirm its trials "
-            f"(got digest {data_digest(data)}, meta.json has {digest})"
+            f"(got digest {now}, meta.json has {kept})"
         )
     tasks = [
         TrialTask(

@@ -142,16 +142,17 @@ def storage_spec(sweep: SweepConfig, root: str | Path = "results") -> str:
 EXPERIMENT = "optsweep_experiment"
 
 
-def experiment(sweep: SweepConfig, data: Dataset) -> dict:
+def experiment(sweep: SweepConfig, digest: str) -> dict:
     """What makes a study's trials comparable and is not recorded with each
     trial: the data (a digest of the arrays, and the ``[data]`` keys that
     made them), the ``[model]`` and ``[train]`` sections, the study's seed
     (which sets the batch order all trials share) and its metrics. A trial's
-    hyperparameters and seed are recorded with it, so the search may change."""
+    hyperparameters and seed are recorded with it, so the search may change.
+    ``digest`` is the data's (:func:`~.objective.data_digest`)."""
     d = dataclasses.asdict(sweep.data)
     exp = {
         "data": {**{k: v for k, v in d.items() if k != "args"}, **d["args"]},
-        "data_digest": data_digest(data),
+        "data_digest": digest,
         "model": dataclasses.asdict(sweep.model),
         "train": dataclasses.asdict(sweep.train),
         "study": {"seed": sweep.study.seed, "metric": list(sweep.study.metrics)},
@@ -159,11 +160,11 @@ def experiment(sweep: SweepConfig, data: Dataset) -> dict:
     return json.loads(json.dumps(exp, default=str))  # as the storage gives it back
 
 
-def check_experiment(study: optuna.Study, sweep: SweepConfig, data: Dataset) -> None:
+def check_experiment(study: optuna.Study, sweep: SweepConfig, digest: str) -> None:
     """Refuse to resume ``study`` with another experiment (:func:`experiment`):
     its new trials would not compare with the earlier ones. A study without
     the record (made before it existed) gets it."""
-    now = experiment(sweep, data)
+    now = experiment(sweep, digest)
     stored = study.user_attrs.get(EXPERIMENT)
     if stored is None:
         study.set_user_attr(EXPERIMENT, now)
@@ -308,7 +309,7 @@ def share_data(data: Dataset, directory: Path) -> Dataset:
     return Dataset(**mapped, name=data.name, scaler=data.scaler)
 
 
-def write_meta(sweep: SweepConfig, directory: Path, spec: str, data: Dataset) -> None:
+def write_meta(sweep: SweepConfig, directory: Path, spec: str, data: Dataset, digest: str) -> None:
     model = model_config(sweep, data)
     meta = {
         "study": sweep.name,
@@ -321,7 +322,7 @@ def write_meta(sweep: SweepConfig, directory: Path, spec: str, data: Dataset) ->
             "n_val": 0 if data.X_val is None else int(data.X_val.shape[0]),
             "n_features": int(data.n_features),
             "n_classes": int(data.n_classes),
-            "digest": data_digest(data),
+            "digest": digest,
         },
         "model": {"sizes": model.sizes(data), "activation": model.activation, "head": model.head},
         "epochs": sweep.train.epochs,
@@ -840,6 +841,7 @@ def run_sweep(
     except (ValueError, ImportError, OSError) as e:
         raise ConfigError(f"{sweep.path}: data: {e}") from None
     check_model(sweep, data)
+    digest = data_digest(data)  # once: a pass over the arrays
     n_jobs = joblib.cpu_count() if sweep.execution.n_jobs == -1 else sweep.execution.n_jobs
     summary = RunSummary(directory)
     optuna.logging.set_verbosity(
@@ -855,12 +857,12 @@ def run_sweep(
             if cut := repair_journal_tail(spec):
                 log.warning("%s: cut a torn last record (%d bytes) left by a crash", spec, cut)
         study = open_study(sweep, spec)
-        check_experiment(study, sweep, data)
+        check_experiment(study, sweep, digest)
         if not shared_storage:
             requeued = recover_interrupted(study)
             if requeued:
                 log.info("queued %d interrupted trial(s) again", requeued)
-        write_meta(sweep, directory, spec, data)
+        write_meta(sweep, directory, spec, data, digest)
         shared_data = share_data(data, directory) if backend == "loky" else data
         st = sweep.study
         budget = math.inf if st.n_trials is None else st.n_trials
