@@ -119,7 +119,8 @@ class JournalFile(JournalFileBackend):
         ``stat`` when nothing is new (the common case), else one read of
         the new bytes up to the last complete line. Anything unusual (a
         record that does not parse, a number not read before) goes to
-        Optuna's own reader, which reports it.
+        Optuna's own reader; a record it cannot parse either stops with one
+        line naming the file and the line.
         """
         if getattr(self._local, "held", None) is not None:
             # inside batched(): this thread's own writes are held, and others'
@@ -165,12 +166,14 @@ class JournalFile(JournalFileBackend):
 
         For a population's reports to the pruner, or a trial's parameters
         when it is asked: each is a write, which the storage reads back at
-        once; held, they cost one write and no read (reads wait for the end
-        of the batch too: they could only see other processes' writes, each a
-        ``stat`` when there are none). Only writes that nothing
-        reads back before the end may be held (a trial object keeps its own
-        reports and parameters). Per thread: the runner asks in joblib's
-        thread while its main thread tells, and those writes are not held.
+        once; held, they cost one write and no read. Reads wait for the end
+        of the batch too (they could only see other processes' writes, each a
+        ``stat`` when there are none): what needs those must read before the
+        batch, as the tell of a pruned trial does (its value is the last report
+        a worker wrote). Only writes that nothing reads back before the end
+        may be held (a trial object keeps its own reports and parameters). Per
+        thread: the runner asks in joblib's thread while its main thread
+        tells, and those writes are not held.
         """
         local = self._local
         if getattr(local, "held", None) is not None:  # nested: the outer one writes

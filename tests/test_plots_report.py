@@ -230,7 +230,7 @@ def test_interrupted_trials_are_not_counted_as_failures(res, tmp_path):
     assert "| failed | interrupted or lost |" in cmp
     assert "| 16 | 16 | 0 | 0 | 0 |" in cmp  # the original: trials, complete, ..., none
     assert "| 16 | 14 | 0 | 0 | 2 |" in cmp  # the copy: two interrupted, not failed
-    write_report([res.path], tmp_path / "one")  # none interrupted: no such column
+    write_report([res.path])  # none interrupted: no such note
     assert "interrupted" not in (res.path / "report" / "report.md").read_text()
 
 
