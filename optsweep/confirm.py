@@ -59,7 +59,7 @@ def confirm(directory: str | Path, top: int, seeds: int, n_jobs: int = 1) -> pd.
     best = best.head(top)
     if best.empty:
         raise ConfigError(f"{res.path}: no complete trial to confirm")
-    data = load_dataset(sweep.data)
+    data = load_dataset(sweep.data, sweep.model.head)
     kept, now = res.meta["data"].get("digest"), data_digest(data)  # kept: absent in old results
     if kept is not None and now != kept:
         raise ConfigError(

@@ -23,7 +23,16 @@ from typing import Any
 import numpy as np
 
 from .config import DataSection, SweepConfig
-from .engine import Dataset, ModelConfig, Schedule, TrainConfig, fit, load_data, prepare
+from .engine import (
+    Dataset,
+    ModelConfig,
+    Schedule,
+    TrainConfig,
+    encode_labels,
+    fit,
+    load_data,
+    prepare,
+)
 from .engine.layers import HEADS
 from .engine.population import train_population
 from .engine.train import HISTORY_COLUMNS, TrainResult
@@ -45,13 +54,29 @@ def trial_seed(study_seed: int, number: int) -> int:
     return int(np.random.SeedSequence([study_seed, number]).generate_state(1)[0])
 
 
-def load_dataset(data: DataSection, legacy: bool = False) -> Dataset:
+def load_dataset(data: DataSection, head: str = "auto", legacy: bool = False) -> Dataset:
     """The sweep's data: loaded, split with ``data.seed``, standardised on the
-    training part. The same for every trial of a study."""
+    training part. The same for every trial of a study.
+
+    Integer labels other than ``0..k-1`` (``-1``/``1``, ``1``/``2``) are
+    encoded as classes, unless ``head`` is ``linear``: a regression, whose
+    whole-number targets are real numbers.
+    """
     kwargs = dict(data.args)
-    X, y = load_data(
-        data.source, seed=data.seed, label=data.label, legacy=data.legacy or legacy, **kwargs
+    X, y, features, classes = load_data(
+        data.source,
+        seed=data.seed,
+        label=data.label,
+        legacy=data.legacy or legacy,
+        return_names=True,
+        **kwargs,
     )
+    y = np.asarray(y)
+    if np.issubdtype(y.dtype, np.integer) and not classes:
+        if head == "linear":
+            y = y.astype(np.float64)
+        elif y.ndim == 1 and not np.array_equal(np.unique(y), np.arange(np.unique(y).size)):
+            y, classes = encode_labels(y)
     return prepare(
         X,
         y,
@@ -59,6 +84,8 @@ def load_dataset(data: DataSection, legacy: bool = False) -> Dataset:
         seed=data.seed,
         standardize=data.standardize,
         name=os.path.basename(data.source),
+        features=features,
+        classes=classes,
     )
 
 

@@ -461,11 +461,18 @@ def plot_boundaries(
     xx, yy, pts = boundary_grid(X)
     import matplotlib as mpl
 
-    cmap = mpl.colormaps["coolwarm" if head == "sigmoid" else "tab10"]
+    d = meta.get("data", {})
+    features = d.get("features") or ["x1", "x2"]
+    scale = " (standardised)" if d.get("standardized", True) else ""
+    k = max(int(y.max()) + 1, 2, len(d.get("classes") or []))
+    classes = d.get("classes") or [str(c) for c in range(k)]
+    # one colour per class: blue and red for two, tab10's first k for up to ten
+    cmap = mpl.colormaps["coolwarm" if k == 2 else "tab10" if k <= 10 else "turbo"]
+    norm = mpl.colors.Normalize(-0.5, (10 if 2 < k <= 10 else k) - 0.5)
     for ax, (opt, trial, w) in zip(axes, models):
         net = Network.from_state(w, activation=act, head=head)
         pred = net.predict(pts).reshape(xx.shape)
-        ax.contourf(xx, yy, pred, alpha=0.35, cmap=cmap, levels=np.arange(pred.max() + 2) - 0.5)
+        ax.contourf(xx, yy, pred, alpha=0.35, cmap=cmap, norm=norm, levels=np.arange(k + 1) - 0.5)
         ax.scatter(
             X[:, 0],
             X[:, 1],
@@ -474,13 +481,19 @@ def plot_boundaries(
             s=8,
             edgecolors="black",
             linewidths=0.2,
-            vmin=-0.5,
-            vmax=max(int(y.max()), 1) + 0.5,
+            norm=norm,
         )
         ax.set_title(f"{opt} (trial {trial})")
-        ax.set_xlabel("x1 (standardised)")
-        ax.set_ylabel("x2 (standardised)")
+        ax.set_xlabel(features[0] + scale)
+        ax.set_ylabel(features[1] + scale)
         ax.grid(False)
+    handles = [
+        mpl.lines.Line2D([], [], ls="", marker="o", ms=5, mec="black", mew=0.3, color=cmap(norm(c)))
+        for c in range(k)
+    ]
+    fig.legend(
+        handles, classes, title="class", loc="outside right center", fontsize=8, title_fontsize=8
+    )
     return fig
 
 

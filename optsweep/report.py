@@ -212,9 +212,14 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
     doc = _Doc(f"optsweep report: {res.name}", folder, painter or _Painter())
     d = meta.get("data", {})
     m = meta.get("model", {})
+    classes = ""
+    if d.get("n_classes"):
+        names = d.get("classes") or []
+        shown = f" ({', '.join(names[:10])}{', ...' if len(names) > 10 else ''})" if names else ""
+        classes = f", {d['n_classes']} classes{shown}"
     doc.text(
         f"Data {Path(str(d.get('source', '?'))).name}: {d.get('n_train')} training and "
-        f"{d.get('n_val')} validation samples, {d.get('n_features')} features. Network "
+        f"{d.get('n_val')} validation samples, {d.get('n_features')} features{classes}. Network "
         f"{m.get('sizes')} ({m.get('activation')}, {m.get('head')} head), "
         f"{meta.get('epochs')} epochs. Objective: {', '.join(meta['metrics'])} "
         f"({', '.join(meta['directions'])})."

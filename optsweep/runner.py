@@ -322,6 +322,9 @@ def write_meta(sweep: SweepConfig, directory: Path, spec: str, data: Dataset, di
             "n_val": 0 if data.X_val is None else int(data.X_val.shape[0]),
             "n_features": int(data.n_features),
             "n_classes": int(data.n_classes),
+            "features": list(data.features),
+            "standardized": data.scaler is not None,
+            "classes": list(data.classes),  # the name of each class code; empty: the codes
             "digest": digest,
         },
         "model": {"sizes": model.sizes(data), "activation": model.activation, "head": model.head},
@@ -837,7 +840,7 @@ def run_sweep(
     spec = storage_spec(sweep, root)
     check_execution(sweep, spec)
     try:
-        data = load_dataset(sweep.data)
+        data = load_dataset(sweep.data, sweep.model.head)
     except (ValueError, ImportError, OSError) as e:
         raise ConfigError(f"{sweep.path}: data: {e}") from None
     check_model(sweep, data)

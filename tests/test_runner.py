@@ -318,6 +318,43 @@ def test_sweep_on_a_csv_file(tmp_path):
     assert (res.trials["val_metric"].dropna() > 0.6).any()
 
 
+def test_sweep_on_labels_that_are_not_class_codes(tmp_path):
+    """Labels -1/1 in a CSV are two classes (a sigmoid head, not refused),
+    named in meta.json, the report and the decision-boundary plot; the same
+    whole numbers with a linear head are a regression target, kept as they are."""
+    from optsweep import plots
+    from optsweep.objective import load_dataset
+    from optsweep.report import _boundaries, study_report
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(160, 2))
+    lines = ["width,height,y"] + [f"{a},{b},{1 if a - b > 0 else -1}" for a, b in X]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    text = write_sweep(tmp_path, "pm", n_trials=3).read_text()
+    text = text.replace(
+        'source = "moons"\nn_samples = 200\nnoise = 0.2', 'source = "d.csv"\nlabel = "y"'
+    )
+    (tmp_path / "pm.toml").write_text(text)
+    run_sweep(load_sweep(tmp_path / "pm.toml"), root=tmp_path / "r", progress=False)
+    res = optsweep.load(tmp_path / "r" / "pm")
+    study_report(res)
+    assert res.meta["model"] == {"sizes": [2, 8, 1], "activation": "relu", "head": "sigmoid"}
+    assert res.meta["data"]["classes"] == ["-1", "1"]
+    assert res.meta["data"]["features"] == ["width", "height"]
+    assert (res.trials["state"] == "COMPLETE").all() and res.trials["val_metric"].max() > 0.8
+    report = (tmp_path / "r" / "pm" / "report" / "report.md").read_text()
+    assert "2 features, 2 classes (-1, 1)." in report
+    fig = plots.plot_boundaries(*_boundaries(res))
+    assert [t.get_text() for t in fig.legends[0].texts] == ["-1", "1"]
+    assert fig.axes[0].get_xlabel() == "width (standardised)"
+
+    sweep = load_sweep(tmp_path / "pm.toml")
+    real = load_dataset(sweep.data, "linear")
+    assert real.y_train.dtype == np.float64 and set(real.y_train.tolist()) == {-1.0, 1.0}
+    assert real.n_classes == 0
+    assert set(load_dataset(sweep.data, "auto").y_train.tolist()) == {0, 1}
+
+
 def test_journal_lock_excludes_and_dies_with_its_holder(tmp_path):
     """The journal's flock: a second writer waits while a process holds it,
     and takes it as soon as that process is killed (no stale lock left)."""

@@ -190,7 +190,7 @@ def test_populations_go_to_the_workers_costliest_first(tmp_path):
     from optsweep.runner import _Progress, _Runner
 
     sweep = load_sweep(write_sweep(tmp_path, "g")).with_overrides(vectorize=512)
-    data = load_dataset(sweep.data)
+    data = load_dataset(sweep.data, sweep.model.head)
     study = optuna.create_study()
     r = _Runner(sweep, study, data, tmp_path, "", _Progress("g", None, False))
     members = {8: 1, 16: 40, 64: 3, 256: 500}

@@ -2,6 +2,9 @@
 
 Arrays are one sample per row: ``X`` is ``(n, features)``, ``y`` is ``(n,)``
 (class labels ``0..k-1``) or ``(n,)``/``(n, outputs)`` for regression.
+Labels given as names (``"cat"``, ``"dog"``) or as other integers (``-1``/``1``,
+``1``/``2``) become ``0..k-1`` in sorted order (:func:`encode_labels`), their
+names kept beside the arrays.
 
 ``make_moons`` and ``make_circles`` follow scikit-learn's algorithms draw for
 draw (``sklearn/datasets/_samples_generator.py``): for the same
@@ -13,6 +16,7 @@ without scikit-learn.
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,9 +172,14 @@ GENERATORS = {
 }
 
 
-def load_real(name: str) -> tuple[np.ndarray, np.ndarray]:
+def load_real(name: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     """scikit-learn's bundled data sets (no download): digits, breast_cancer,
-    wine, iris."""
+    wine, iris.
+
+    Returns
+    -------
+    X, y, feature_names, class_names
+    """
     if name not in REAL_DATASETS:
         raise ValueError(f"dataset must be one of {', '.join(REAL_DATASETS)} (got {name!r})")
     try:
@@ -180,14 +189,29 @@ def load_real(name: str) -> tuple[np.ndarray, np.ndarray]:
             f"dataset {name!r} needs scikit-learn: pip install 'optsweep[datasets]'"
         ) from None
     bunch = getattr(skd, f"load_{name}")()
-    return np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target, dtype=np.intp)
+    X = np.asarray(bunch.data, dtype=np.float64)
+    features = [str(f) for f in getattr(bunch, "feature_names", [])]
+    classes = [str(c) for c in bunch.target_names]
+    return X, np.asarray(bunch.target, dtype=np.intp), features, classes
+
+
+def encode_labels(y: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Class labels as ``0..k-1`` in sorted order, and the labels they stand for.
+
+    Names (``"cat"``, ``"dog"``) and integers other than ``0..k-1`` (``-1``/``1``,
+    ``1``/``2``) alike: a network's outputs are one per class, so a label
+    that never occurs must not take one.
+    """
+    values, codes = np.unique(np.asarray(y), return_inverse=True)
+    return codes.astype(np.intp).reshape(-1), [str(v) for v in values.tolist()]
 
 
 def load_csv(path: str | Path, label: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Read a CSV with a header row; ``label`` names the target column.
 
-    Feature columns must be numeric. Labels that are not all numbers are
-    class names, mapped to ``0..k-1`` in sorted order.
+    Feature columns must be numeric. Labels that are all whole numbers come
+    as integers, other numbers as floats, and anything else as the strings
+    (class names) they are: :func:`load_data` encodes them.
 
     Returns
     -------
@@ -224,8 +248,7 @@ def load_csv(path: str | Path, label: str) -> tuple[np.ndarray, np.ndarray, list
         if np.all(y == np.round(y)):
             y = y.astype(np.intp)
     except ValueError:
-        _, y = np.unique(np.array(raw_y), return_inverse=True)
-        y = y.astype(np.intp)
+        y = np.array(raw_y, dtype=str)
     return X, y, feats
 
 
@@ -319,6 +342,8 @@ class Dataset:
     y_val: np.ndarray | None = None
     name: str = "data"
     scaler: Standardizer | None = None
+    features: tuple[str, ...] = ()
+    classes: tuple[str, ...] = ()
 
     @property
     def n_features(self) -> int:
@@ -330,7 +355,7 @@ class Dataset:
         y = self.y_train
         if np.issubdtype(y.dtype, np.integer):
             ys = y if self.y_val is None else np.concatenate([y, self.y_val])
-            return int(ys.max()) + 1
+            return max(int(ys.max()) + 1, len(self.classes))
         return 0
 
 
@@ -343,10 +368,14 @@ def prepare(
     standardize: bool = False,
     stratify: bool | None = None,
     name: str = "data",
+    features: Sequence[str] = (),
+    classes: Sequence[str] = (),
 ) -> Dataset:
     """Split ``(X, y)`` with a seed and standardise on the training part.
 
-    ``stratify`` defaults to True for integer (class) labels.
+    ``stratify`` defaults to True for integer (class) labels. ``features``
+    and ``classes`` name the columns of ``X`` and the class codes, for
+    tables and plots.
     """
     X, y = check_Xy(X, y, name)
     if stratify is None:
@@ -359,7 +388,8 @@ def prepare(
         scaler = Standardizer.fit(Xtr)
         Xtr = scaler.transform(Xtr)
         Xva = None if Xva is None else scaler.transform(Xva)
-    return Dataset(Xtr, ytr, Xva, yva, name=name, scaler=scaler)
+    names = {"features": tuple(features), "classes": tuple(classes)}
+    return Dataset(Xtr, ytr, Xva, yva, name=name, scaler=scaler, **names)
 
 
 def load_data(
@@ -368,15 +398,27 @@ def load_data(
     seed: int = 0,
     label: str | None = None,
     legacy: bool = False,
+    return_names: bool = False,
     **kwargs,
-) -> tuple[np.ndarray, np.ndarray]:
+):
     """Load ``(X, y)`` from a generator name, a real data set name, or a path.
 
     Generators take their keyword arguments (``n_samples``, ``noise``, ...)
     and draw from ``RandomState(seed)``. With ``legacy=True`` they draw from
     the global state after ``np.random.seed(seed)``, as the seed's course does.
     A ``.csv`` path needs ``label``; an ``.npz`` path holds ``X`` and ``y``.
+    Labels given as names are encoded as ``0..k-1`` (:func:`encode_labels`);
+    numbers are returned as they are.
+
+    Returns
+    -------
+    X, y
+        or, with ``return_names``, ``X, y, features, classes``: the feature
+        names (``x1, x2, ...`` where the source has none) and the name of
+        each class code (empty where the codes are their own names).
     """
+    features: list[str] = []
+    classes: list[str] = []
     if source in GENERATORS:
         if legacy:
             np.random.seed(seed)  # noqa: NPY002 - the course seeds the global state
@@ -384,23 +426,28 @@ def load_data(
         else:
             rs = np.random.RandomState(seed)
         try:
-            return GENERATORS[source](random_state=rs, **kwargs)
+            X, y = GENERATORS[source](random_state=rs, **kwargs)
         except TypeError as e:
             raise ValueError(f"data {source!r}: {e}") from None
-    if source in REAL_DATASETS:
-        return load_real(source)
-    path = Path(source)
-    if path.suffix == ".csv":
+    elif source in REAL_DATASETS:
+        X, y, features, classes = load_real(source)
+    elif (path := Path(source)).suffix == ".csv":
         if not label:
             raise ValueError(f"{path}: a CSV file needs the name of its label column")
-        X, y, _ = load_csv(path, label)
+        X, y, features = load_csv(path, label)
+    elif path.suffix == ".npz":
+        X, y = load_npz(path)
+    else:
+        raise ValueError(
+            f"data source must be a generator ({', '.join(GENERATORS)}), a data set "
+            f"({', '.join(REAL_DATASETS)}) or a .csv/.npz path (got {source!r})"
+        )
+    if np.asarray(y).dtype.kind in "USO":
+        y, classes = encode_labels(y)
+    if not return_names:
         return X, y
-    if path.suffix == ".npz":
-        return load_npz(path)
-    raise ValueError(
-        f"data source must be a generator ({', '.join(GENERATORS)}), a data set "
-        f"({', '.join(REAL_DATASETS)}) or a .csv/.npz path (got {source!r})"
-    )
+    features = features or [f"x{j + 1}" for j in range(np.shape(X)[1] if np.ndim(X) == 2 else 0)]
+    return X, y, features, classes
 
 
 def batch_sizes(m: int, batch_size: int) -> list[int]:

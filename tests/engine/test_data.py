@@ -6,6 +6,7 @@ import pytest
 from optsweep.engine import (
     GENERATORS,
     batch_sizes,
+    encode_labels,
     load_csv,
     load_data,
     load_npz,
@@ -84,7 +85,29 @@ def test_csv_roundtrip_with_string_labels(tmp_path):
     X, y, names = load_csv(p, "kind")
     assert names == ["a", "b"]
     np.testing.assert_array_equal(X, [[1.5, 2], [-1, 0.5], [3, 1]])
-    assert y.tolist() == [0, 1, 0]
+    assert y.tolist() == ["cat", "dog", "cat"]
+    X2, y2, features, classes = load_data(str(p), label="kind", return_names=True)
+    np.testing.assert_array_equal(X2, X)
+    assert y2.dtype.kind == "i" and y2.tolist() == [0, 1, 0]
+    assert (features, classes) == (["a", "b"], ["cat", "dog"])
+    assert load_data(str(p), label="kind")[1].tolist() == [0, 1, 0]
+
+
+def test_names_of_generated_and_npz_data(tmp_path):
+    assert load_data("blobs", n_features=3, return_names=True)[2:] == (["x1", "x2", "x3"], [])
+    p = tmp_path / "d.npz"
+    np.savez(p, X=np.zeros((3, 2)), y=np.array(["b", "a", "b"]))
+    _, y, features, classes = load_data(str(p), return_names=True)
+    assert y.tolist() == [1, 0, 1] and (features, classes) == (["x1", "x2"], ["a", "b"])
+
+
+@pytest.mark.parametrize(
+    ("labels", "codes", "names"),
+    [([-1, 1, -1], [0, 1, 0], ["-1", "1"]), ([2, 1, 5], [1, 0, 2], ["1", "2", "5"])],
+)
+def test_encode_labels(labels, codes, names):
+    got, classes = encode_labels(np.array(labels))
+    assert got.tolist() == codes and classes == names
 
 
 def test_csv_missing_label_column(tmp_path):
@@ -150,8 +173,15 @@ def test_standardisation_fits_training_part_only():
 @pytest.mark.parametrize("name", ["digits", "iris"])
 def test_real_datasets_load(name):
     pytest.importorskip("sklearn", reason="real data sets come from scikit-learn")
-    X, y = load_real(name)
+    X, y, features, classes = load_real(name)
     assert X.shape[0] == y.shape[0] > 100 and y.min() == 0
+    assert len(features) == X.shape[1] and len(classes) == y.max() + 1
+    if name == "iris":
+        assert features[0] == "sepal length (cm)" and classes == [
+            "setosa",
+            "versicolor",
+            "virginica",
+        ]
 
 
 def test_real_dataset_without_scikit_learn(monkeypatch):
