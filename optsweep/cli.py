@@ -293,9 +293,11 @@ def _best_per_optimizer(directory: Path) -> list[str]:
     best = t.sort_values(["value", "number"], ascending=[asc, True]).groupby("optimizer").head(1)
     best = best.sort_values(["value", "number"], ascending=[asc, True])
     metric = res.meta["metrics"][0]
+    values = [f"{v:.6g}" for v in best["value"]]
+    width = max(map(len, values))
     lines = [f"best {metric} per optimizer:"]
-    for _, r in best.iterrows():
-        lines.append(f"  {r['optimizer']:<9} {r['value']:.6g}  (trial {r['number']})")
+    for (_, r), v in zip(best.iterrows(), values):
+        lines.append(f"  {r['optimizer']:<9} {v:<{width}}  (trial {r['number']})")
     return lines
 
 

@@ -771,3 +771,16 @@ def test_journal_reader_reads_complete_records_only_and_catches_up(tmp_path):
         f.write(b'not json\n{"op_code": 0, "n": 6}\n')
     with pytest.raises(OptsweepError, match=f"{path}: line 6 is not a journal record"):
         list(reader.read_logs(5))  # Optuna's reader: a bad record before a good one
+
+
+def test_best_per_optimizer_lines_are_aligned(tmp_path):
+    """The end-of-run summary: values of different widths (0.92, 0.9) pad to
+    one column, so that the trial numbers line up."""
+    from optsweep.cli import _best_per_optimizer
+
+    path = write_sweep(tmp_path, "al", n_trials=8, study_extra="deterministic = true")
+    run_sweep(load_sweep(path), root=tmp_path / "r", progress=False)
+    lines = _best_per_optimizer(tmp_path / "r" / "al")
+    values = [line.split()[1] for line in lines[1:]]
+    assert lines[0] == "best val_metric per optimizer:" and len(set(map(len, values))) > 1
+    assert len({line.index("(trial") for line in lines[1:]}) == 1
