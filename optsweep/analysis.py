@@ -88,6 +88,42 @@ def best_per_optimizer(trials: pd.DataFrame, minimize: bool = False) -> pd.DataF
     return best[cols].reset_index(drop=True)
 
 
+def failed(trials: pd.DataFrame) -> pd.DataFrame:
+    """The trials that failed (diverged or raised), not those interrupted or lost."""
+    return trials[shown_states(trials) == "FAIL"]
+
+
+def failures(trials: pd.DataFrame) -> pd.DataFrame:
+    """Failed trials by optimizer and cause, most first.
+
+    ``cause`` is ``diverged`` (a non-finite loss or one far above its start)
+    or the exception a trial raised. Columns: ``optimizer``, ``cause``, ``n``,
+    ``lr_low`` and ``lr_high`` (the learning rates they had), ``trials`` (up
+    to ten numbers) and ``example`` (the first one's reason).
+    """
+    cols = ["optimizer", "cause", "n", "lr_low", "lr_high", "trials", "example"]
+    bad = failed(trials).sort_values("number")
+    if bad.empty:
+        return pd.DataFrame(columns=cols)
+    reason = bad["reason"].fillna("").astype(str)
+    cause = reason.str.split(":", n=1).str[0].str.replace(r" at epoch \d+$", "", regex=True)
+    bad = bad.assign(cause=cause.where(cause != "", "unknown"), reason=reason)
+    lr = bad["lr"].astype(float) if "lr" in bad else pd.Series(np.nan, index=bad.index)
+    g = bad.assign(lr=lr).groupby(["optimizer", "cause"], sort=True)
+    out = pd.DataFrame(
+        {
+            "n": g.size(),
+            "lr_low": g["lr"].min(),
+            "lr_high": g["lr"].max(),
+            "trials": g["number"].agg(
+                lambda n: ", ".join(map(str, n.iloc[:10])) + (", ..." if len(n) > 10 else "")
+            ),
+            "example": g["reason"].first(),
+        }
+    ).reset_index()
+    return out.sort_values("n", ascending=False, kind="mergesort").reset_index(drop=True)[cols]
+
+
 def _bins(values: pd.Series, log: bool) -> pd.Series:
     """Bins labelled ``low-high``: decade-aligned on a log scale (half decades
     when the range spans three decades or fewer), else five equal widths."""

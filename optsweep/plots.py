@@ -261,26 +261,29 @@ def plot_batch_tradeoff(trials: pd.DataFrame, curves: pd.DataFrame, meta: dict) 
 
 def sensitivity_data(trials: pd.DataFrame) -> pd.DataFrame:
     """Long format for the sensitivity panels: ``param``, ``x`` (the learning
-    rate, the decay rate, or ``1 - beta`` for a beta), ``value``, ``optimizer``."""
-    done = A.complete(trials)
+    rate, the decay rate, or ``1 - beta`` for a beta), ``value``, ``optimizer``,
+    ``failed`` (a trial that diverged or raised: no value, but where it was)."""
+    shown = pd.concat([A.complete(trials), A.failed(trials)]).sort_values("number")
+    searched = A.searched_params(shown)
     parts = []
     for p in ("lr", "decay_rate", *BETAS):
-        if p not in A.searched_params(done):
+        if p not in searched:
             continue
-        g = done[done[p].notna()]
+        g = shown[shown[p].notna()]
         x = 1 - g[p].astype(float) if p in BETAS else g[p].astype(float)
         parts.append(
             pd.DataFrame(
                 {
                     "param": p,
                     "x": x.to_numpy(),
-                    "value": g["value"].to_numpy(),
+                    "value": g["value"].to_numpy(dtype=float),
                     "optimizer": g["optimizer"].to_numpy(),
+                    "failed": (g["state"] != "COMPLETE").to_numpy(),
                 }
             )
         )
     if not parts:
-        return pd.DataFrame(columns=["param", "x", "value", "optimizer"])
+        return pd.DataFrame(columns=["param", "x", "value", "optimizer", "failed"])
     return pd.concat(parts, ignore_index=True)
 
 
@@ -300,18 +303,43 @@ def plot_sensitivity(trials: pd.DataFrame, meta: dict) -> Figure:
     nrows = (n + ncols - 1) // ncols
     fig, axes = _new(ncols=ncols, nrows=nrows, width=4.4 * ncols, height=3.5 * nrows)
     if d.empty:
-        return _empty(fig, axes[0], "no searched learning rate, decay or beta")
+        return _empty(fig, axes[0], "no learning rate, decay or beta searched in finished trials")
     ylabel = metric_label(meta["metrics"][0], meta)
+    # a failed trial has no value: an x at the panel's worse edge, where it was tried
+    worse = 0.96 if meta["directions"][0] == "minimize" else 0.04
     for ax, p in zip(axes, params):
         g = d[d["param"] == p]
         for opt, h in g.groupby("optimizer", sort=True):
-            ax.scatter(h["x"], h["value"], s=16, color=color(opt), label=opt, alpha=0.8)
+            ok, bad = h[~h["failed"]], h[h["failed"]]
+            if len(ok):
+                ax.scatter(ok["x"], ok["value"], s=16, color=color(opt), label=opt, alpha=0.8)
+            if len(bad):
+                ax.scatter(
+                    bad["x"],
+                    np.full(len(bad), worse),
+                    s=22,
+                    marker="x",
+                    color=color(opt),
+                    transform=ax.get_xaxis_transform(),
+                    label=f"{opt} failed",
+                )
+        lo, hi = g["x"].min(), g["x"].max()  # the x markers do not widen the axis themselves
         if (g["x"] > 0).all():
+            ax.set_xlim(lo / 1.3, hi * 1.3)
             log_axis(ax, "x")
+        else:
+            pad = 0.05 * (hi - lo) or 0.5
+            ax.set_xlim(lo - pad, hi + pad)
+        if g["failed"].all():
+            ax.set_yticks([])
+        elif g["failed"].any():  # a band below (or above) the values for the x markers
+            y0, y1 = ax.get_ylim()
+            pad = 0.1 * (y1 - y0)
+            ax.set_ylim(y0, y1 + pad) if worse > 0.5 else ax.set_ylim(y0 - pad, y1)
         ax.set_xlabel(_X_LABELS.get(p, p))
         ax.set_ylabel(ylabel)
         ax.set_title(f"Sensitivity to {p}")
-        ax.legend(loc="best")
+        ax.legend(loc="best", fontsize=8)
     for ax in axes[len(params) :]:
         ax.axis("off")
     return fig

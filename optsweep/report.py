@@ -233,6 +233,15 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
             "configurations run again, with the same seeds, when the study resumes "
             "(a re-run names the trial it repeats in the trials table's column rerun_of)."
         )
+    fails = A.failures(t)
+    if not fails.empty:
+        doc.heading("Failures")
+        doc.text(
+            f"{int(fails['n'].sum())} trial(s) failed, by optimizer and cause, with the "
+            "learning rates they had (the sensitivity plot marks them x); each trial's "
+            "reason is in the trials table's column reason."
+        )
+        doc.table(fails)
     doc.heading("Which optimizer wins")
     doc.text(
         f"Best complete trial of each optimizer by {metric}; gap is the distance "

@@ -115,6 +115,29 @@ def test_trials_that_never_ended_are_counted_apart_from_failures():
     assert (c["FAIL"], c["INTERRUPTED"], c["LOST"], c["COMPLETE"]) == (1, 2, 1, 1)
 
 
+def test_failures_by_optimizer_and_cause():
+    """Diverged and raising trials grouped with the learning rates they had;
+    interrupted and lost trials are not failures."""
+    t = trials(
+        [
+            {"optimizer": "gd", "state": "FAIL", "lr": 3.0, "reason": "diverged at epoch 3: x"},
+            {"optimizer": "gd", "state": "FAIL", "lr": 0.5, "reason": "diverged at epoch 0: y"},
+            {"optimizer": "adam", "state": "FAIL", "lr": 0.1, "reason": "ValueError: bad"},
+            {"optimizer": "adam", "state": "FAIL", "lr": 0.2, "reason": INTERRUPTED},
+            {"optimizer": "adam", "state": "FAIL", "lr": 0.3, "reason": LOST},
+            {"optimizer": "gd", "state": "COMPLETE", "lr": 0.01, "value": 0.9},
+        ]
+    )
+    f = A.failures(t)
+    assert f[["optimizer", "cause", "n", "trials"]].values.tolist() == [
+        ["gd", "diverged", 2, "0, 1"],
+        ["adam", "ValueError", 1, "2"],
+    ]
+    assert (f["lr_low"].tolist(), f["lr_high"].tolist()) == ([0.5, 0.1], [3.0, 0.1])
+    assert f["example"].tolist() == ["diverged at epoch 3: x", "ValueError: bad"]
+    assert A.failures(T.iloc[:4]).empty and list(A.failures(T.iloc[:4])) == list(f)
+
+
 def test_best_per_optimizer_and_gap():
     b = A.best_per_optimizer(T)
     assert b["optimizer"].tolist() == ["adam", "gd"]  # momentum never completed

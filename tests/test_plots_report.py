@@ -347,3 +347,33 @@ def test_confirm_finds_a_relative_data_file_and_refuses_changed_data(tmp_path):
     (proj / "d.csv").write_text("a,b,y\n" + "\n".join(flipped) + "\n")
     with pytest.raises(ConfigError, match="differ from those the study trained on"):
         confirm(tmp_path / "results" / "rel", top=1, seeds=2)
+
+
+def test_failed_trials_in_the_sensitivity_plot_and_the_report(tmp_path):
+    """Diverged trials have no value but a learning rate: the sensitivity data
+    keep them (failed), the plot marks them x at its bottom edge, and the
+    report lists them by optimizer and cause."""
+    r = _sweep(
+        tmp_path,
+        "div",
+        8,
+        edit=lambda s: s.replace(
+            "lr = { low = 1e-3, high = 0.3 }", "lr = { low = 0.01, high = 1e3 }"
+        ),
+    )
+    bad = r.trials[r.trials["state"] == "FAIL"]
+    assert 0 < len(bad) < len(r.trials)
+    d = P.sensitivity_data(r.trials)
+    lr = d[d["param"] == "lr"]
+    assert sorted(lr.loc[lr["failed"], "x"]) == sorted(bad["lr"])
+    assert (
+        lr.loc[lr["failed"], "value"].isna().all() and lr.loc[~lr["failed"], "value"].notna().all()
+    )
+    fig = P.plot_sensitivity(r.trials, r.meta)
+    ax = fig.axes[0]
+    crosses = [c for c in ax.collections if c.get_label().endswith(" failed")]
+    assert sum(len(c.get_offsets()) for c in crosses) == len(bad)
+    assert ax.get_xlim()[1] > bad["lr"].max()  # the axis reaches the failed trials
+    write_report([r.path])
+    md = (r.path / "report" / "report.md").read_text()
+    assert "## Failures" in md and "| diverged |" in md
