@@ -349,6 +349,17 @@ class Results:
     def name(self) -> str:
         return self.meta.get("study", self.path.name)
 
+    def __repr__(self) -> str:
+        """One line, not two tables: what a notebook shows for ``optsweep.load(...)``."""
+        states = self.trials["state"].value_counts() if len(self.trials) else {}
+        counts = ", ".join(f"{n} {s.lower()}" for s, n in states.items())
+        metrics = ", ".join(self.meta.get("metrics", []))
+        return (
+            f"<Results {self.name!r} at {str(self.path)!r}: {len(self.trials)} trials "
+            f"({counts or 'none'}), {len(self.curves)} curve rows; metric {metrics}; "
+            ".trials, .curves, .meta>"
+        )
+
 
 def read_meta(directory: str | Path) -> dict:
     p = Path(directory) / "meta.json"

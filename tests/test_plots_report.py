@@ -377,3 +377,12 @@ def test_failed_trials_in_the_sensitivity_plot_and_the_report(tmp_path):
     write_report([r.path])
     md = (r.path / "report" / "report.md").read_text()
     assert "## Failures" in md and "| diverged |" in md
+
+
+def test_results_repr_is_one_line(res):
+    """What a notebook shows for ``optsweep.load(...)``: counts, not two tables."""
+    text = repr(res)
+    n_complete = int((res.trials["state"] == "COMPLETE").sum())
+    assert "\n" not in text and text.startswith("<Results 'small' at ")
+    assert "16 trials (" in text and f"{n_complete} complete" in text
+    assert f"{len(res.curves)} curve rows" in text
