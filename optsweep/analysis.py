@@ -262,14 +262,18 @@ def schedule_effect(trials: pd.DataFrame, minimize: bool = False) -> pd.DataFram
     return s.assign(gain_over_constant=gain)
 
 
-def confirmation_summary(runs: pd.DataFrame) -> pd.DataFrame:
+def confirmation_summary(runs: pd.DataFrame, trials: pd.DataFrame | None = None) -> pd.DataFrame:
     """Mean, standard deviation and 95% confidence interval per configuration.
 
     ``runs`` has one row per retraining: ``number`` (the configuration's
     trial) and ``value``. The interval is ``mean +/- t(0.975, n - 1) * sd /
-    sqrt(n)`` (Student's t).
+    sqrt(n)`` (Student's t). With ``trials``, each configuration's
+    ``optimizer`` and ``search_value`` (what its trial found: the top trials
+    of a search are, on average, luckier than their configuration) come first.
     """
     cols = ["number", "n", "mean", "std", "ci_low", "ci_high"]
+    if trials is not None:
+        cols[1:1] = ["optimizer", "search_value"]
     ok = runs[runs["value"].notna()] if len(runs) else runs
     if ok.empty:
         return pd.DataFrame(columns=cols)
@@ -281,7 +285,12 @@ def confirmation_summary(runs: pd.DataFrame) -> pd.DataFrame:
     ]
     out["ci_low"] = out["mean"] - half
     out["ci_high"] = out["mean"] + half
-    return out.reset_index()[cols]
+    out = out.reset_index()
+    if trials is not None:
+        found = trials.set_index("number")
+        out["optimizer"] = out["number"].map(found["optimizer"])
+        out["search_value"] = out["number"].map(found["value"])
+    return out[cols]
 
 
 # Student's t 0.975 quantiles for 1..30 degrees of freedom (standard tables)

@@ -344,7 +344,9 @@ def _cmd_confirm(args) -> int:
     n_jobs = joblib.cpu_count() if args.n_jobs == -1 else args.n_jobs
     runs = confirm(Path(args.results), args.top, args.seeds, n_jobs)
     if not args.quiet:
-        print(summary_text(runs))
+        from .results import load
+
+        print(summary_text(runs, load(Path(args.results)).trials))
     _write_report([Path(args.results)], None, args.quiet, n_jobs)
     return 0
 

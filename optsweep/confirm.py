@@ -95,12 +95,14 @@ def confirm(directory: str | Path, top: int, seeds: int, n_jobs: int = 1) -> pd.
     return runs
 
 
-def summary_text(runs: pd.DataFrame) -> str:
-    s = confirmation_summary(runs)
-    lines = ["configuration   n    mean      std       95% interval"]
+def summary_text(runs: pd.DataFrame, trials: pd.DataFrame) -> str:
+    """The command's table: each configuration, what its trial found, and its
+    retrainings' mean, sd and 95% interval."""
+    s = confirmation_summary(runs, trials)
+    lines = ["trial  optimizer  found     n    mean      std       95% interval"]
     for r in s.itertuples(index=False):
         lines.append(
-            f"trial {int(r.number):<9} {int(r.n):<4} {r.mean:<9.4g} {r.std:<9.3g} "
-            f"[{r.ci_low:.4g}, {r.ci_high:.4g}]"
+            f"{int(r.number):<6} {r.optimizer:<10} {r.search_value:<9.4g} {int(r.n):<4} "
+            f"{r.mean:<9.4g} {r.std:<9.3g} [{r.ci_low:.4g}, {r.ci_high:.4g}]"
         )
     return "\n".join(lines)

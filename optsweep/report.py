@@ -372,7 +372,12 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
     conf = read_table(res.path, "confirm")
     if conf is not None:
         doc.heading("Confirmation runs")
-        summary = A.confirmation_summary(conf)
+        summary = A.confirmation_summary(conf, t)
+        doc.text(
+            "Each configuration retrained with fresh seeds; search_value is what its "
+            "trial found (the best trials of a search tend to be luckier than their "
+            "configuration), ci_low and ci_high the 95% interval of the mean."
+        )
         doc.table(summary)
         _section(
             doc,

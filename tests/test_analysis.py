@@ -262,6 +262,13 @@ def test_confirmation_summary_student_t():
         3, "ci_high"
     ] == pytest.approx(0.92 + half)
     assert s.loc[7, "std"] == 0 and s.loc[7, "ci_low"] == s.loc[7, "ci_high"] == pytest.approx(0.8)
+    found = trials([{"optimizer": "adam", "value": 0.95}, {"optimizer": "gd", "value": 0.5}])
+    with_trials = A.confirmation_summary(runs, found.assign(number=[7, 3]))
+    assert list(with_trials)[:4] == ["number", "optimizer", "search_value", "n"]
+    assert with_trials[["number", "optimizer", "search_value"]].values.tolist() == [
+        [3, "gd", 0.5],
+        [7, "adam", 0.95],
+    ]
 
 
 def test_t_quantile():

@@ -320,7 +320,13 @@ def test_confirm_retrains_top_configurations(res, tmp_path):
     np.testing.assert_array_equal(runs["value"], again["value"])
     write_report([d])
     assert (d / "report" / "confirmation.png").exists()
-    assert "## Confirmation runs" in (d / "report" / "report.md").read_text()
+    md = (d / "report" / "report.md").read_text()
+    assert "## Confirmation runs" in md and "| number | optimizer | search_value | n |" in md
+    from optsweep.confirm import summary_text
+
+    best = done.iloc[0]
+    row = summary_text(runs, res.trials).splitlines()[1].split()
+    assert row[:4] == [str(best["number"]), best["optimizer"], f"{best['value']:.4g}", "3"]
 
 
 def test_confirm_finds_a_relative_data_file_and_refuses_changed_data(tmp_path):
