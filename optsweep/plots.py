@@ -161,9 +161,17 @@ def plot_learning_curves(trials: pd.DataFrame, curves: pd.DataFrame, meta: dict)
     fig, (ax,) = _new()
     if d.empty:
         return _empty(fig, ax, "no complete trial")
-    for (opt, trial), g in d.groupby(["optimizer", "trial"], sort=True):
+    # dashes of their own, so that curves that coincide (gd and momentum in the
+    # seed's course run) are all seen
+    styles = ["-", (0, (5, 3)), (0, (1, 2)), (0, (6, 2, 1, 2))]
+    for i, ((opt, trial), g) in enumerate(d.groupby(["optimizer", "trial"], sort=True)):
         ax.plot(
-            g["epoch"] + 1, g["value"], color=color(opt), lw=1.4, label=f"{opt} (trial {trial})"
+            g["epoch"] + 1,
+            g["value"],
+            color=color(opt),
+            ls=styles[i % len(styles)],
+            lw=1.6,
+            label=f"{opt} (trial {trial})",
         )
     log_axis(ax, "y")
     ax.set_xlabel("epoch")

@@ -106,14 +106,32 @@ class _Painter:
         return parallel(self.n_jobs)(joblib.delayed(_draw)(*job) for job in jobs)
 
 
+#: The figures a study's report may draw (``NAME.png`` in its folder)
+STUDY_FIGURES = (
+    "history",
+    "learning_curves",
+    "pareto",
+    "batch_tradeoff",
+    "schedules",
+    "sensitivity",
+    "importances",
+    "parallel",
+    "boundaries",
+    "confirmation",
+)
+
+
 class _Doc:
     """Sections of text, tables and figures, rendered to Markdown and HTML.
 
     Figures are drawn when the document is written, all at once
     (:class:`_Painter`); one that fails leaves a note in its place."""
 
-    def __init__(self, title: str, folder: Path, painter: _Painter) -> None:
+    def __init__(
+        self, title: str, folder: Path, painter: _Painter, stale: Sequence[str] = ()
+    ) -> None:
         self.title, self.folder, self.painter = title, folder, painter
+        self.stale = stale  # figures removed when not drawn this time
         self.parts: list[tuple[str, object]] = []
         self.files: list[Path] = []
         self.jobs: list[tuple[Callable[..., Figure], tuple, Path]] = []
@@ -187,6 +205,10 @@ class _Doc:
         md_path, html_path = self.folder / "report.md", self.folder / "report.html"
         write_text(md_path, "\n".join(md))
         write_text(html_path, page)
+        for name in self.stale:  # an earlier report's figure that this one did not draw
+            path = self.folder / f"{name}.png"
+            if path not in self.files:
+                path.unlink(missing_ok=True)
         return [md_path, html_path, *self.files]
 
 
@@ -209,7 +231,7 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
     metric = meta["metrics"][0]
     folder = res.path / "report"
     folder.mkdir(parents=True, exist_ok=True)
-    doc = _Doc(f"optsweep report: {res.name}", folder, painter or _Painter())
+    doc = _Doc(f"optsweep report: {res.name}", folder, painter or _Painter(), STUDY_FIGURES)
     d = meta.get("data", {})
     m = meta.get("model", {})
     classes = ""
@@ -312,17 +334,20 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
                 ),
             ),
         )
-    doc.heading("Sensitivity")
-    _section(
-        doc,
-        "sensitivity",
-        lambda: doc.figure(
+    sensitive = not P.sensitivity_data(t).empty  # no rate or beta searched: nothing to show
+    if sensitive or "lr" in searched:
+        doc.heading("Sensitivity")
+    if sensitive:
+        _section(
+            doc,
             "sensitivity",
-            P.plot_sensitivity,
-            (t, meta),
-            "Metric against the learning rate, the decay rate and 1 - beta",
-        ),
-    )
+            lambda: doc.figure(
+                "sensitivity",
+                P.plot_sensitivity,
+                (t, meta),
+                "Metric against the learning rate, the decay rate and 1 - beta",
+            ),
+        )
     if "lr" in searched:
         doc.text("By learning-rate bin:")
         doc.table(A.param_summary(t, "lr", minimize))
@@ -346,16 +371,17 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
 
     doc.heading("Importances")
     _section(doc, "importances", importances)
-    _section(
-        doc,
-        "parallel coordinates",
-        lambda: doc.figure(
-            "parallel",
-            P.plot_parallel,
-            (t, meta),
-            "Parallel coordinates, coloured by the metric",
-        ),
-    )
+    if len(A.searched_params(A.complete(t))) >= 2:  # what parallel coordinates need
+        _section(
+            doc,
+            "parallel coordinates",
+            lambda: doc.figure(
+                "parallel",
+                P.plot_parallel,
+                (t, meta),
+                "Parallel coordinates, coloured by the metric",
+            ),
+        )
     boundaries = _boundaries(res)
     if boundaries is not None:
         doc.heading("Decision boundaries")

@@ -392,3 +392,26 @@ def test_results_repr_is_one_line(res):
     assert "\n" not in text and text.startswith("<Results 'small' at ")
     assert "16 trials (" in text and f"{n_complete} complete" in text
     assert f"{len(res.curves)} curve rows" in text
+
+
+def test_report_leaves_out_what_a_study_did_not_search(tmp_path):
+    """One trial per optimizer, nothing else searched (the seed's course
+    study): no sensitivity or parallel-coordinates section, and an earlier
+    report's figures of those are removed; other files are left alone."""
+    from optsweep.report import STUDY_FIGURES
+
+    path = write_sweep(tmp_path, "fixed", n_trials=4, epochs=5, study_extra='sampler = "grid"')
+    search = path.read_text().split("[search]")[1].split("[execution]")[0]
+    fixed = 'optimizer = ["gd", "momentum", "rmsprop", "adam"]\nbatch_size = 32\nlr = 0.05\n'
+    path.write_text(path.read_text().replace(search, "\n" + fixed + "\n"))
+    run_sweep(load_sweep(path), root=tmp_path / "results", progress=False)
+    folder = tmp_path / "results" / "fixed" / "report"
+    folder.mkdir()
+    for name in ("sensitivity.png", "parallel.png", "mine.png"):
+        (folder / name).write_bytes(b"old")
+    write_report([tmp_path / "results" / "fixed"])
+    md = (folder / "report.md").read_text()
+    assert "## Sensitivity" not in md and "parallel.png" not in md
+    pngs = {p.name for p in folder.glob("*.png")}
+    assert pngs == {"history.png", "learning_curves.png", "boundaries.png", "mine.png"}
+    assert {p.stem for p in folder.glob("*.png")} - {"mine"} <= set(STUDY_FIGURES)
