@@ -184,6 +184,14 @@ def plot_learning_curves(trials: pd.DataFrame, curves: pd.DataFrame, meta: dict)
 # --- batch size ----------------------------------------------------------------------------
 
 
+def size_labels(sizes: Sequence[float]) -> list[str]:
+    """Tick labels for batch sizes on a log2 axis: a size less than twice the
+    one before it (the full batch after 256) goes a line lower, not on top of it."""
+    return [
+        ("\n" if i and b < 1.9 * sizes[i - 1] else "") + str(int(b)) for i, b in enumerate(sizes)
+    ]
+
+
 def batch_curves_data(trials: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     """Training-loss curves for the smallest, a middle and the largest batch
     size that trained: for each, its trial with the lowest final training loss.
@@ -254,8 +262,8 @@ def plot_batch_tradeoff(trials: pd.DataFrame, curves: pd.DataFrame, meta: dict) 
         ax.plot(ok["batch_size"], ok["seconds_to_target"], "o-", color="black")
         ax.set_xscale("log", base=2)
         log_axis(ax, "y")
-        labels = [str(int(b)) for b in ok["batch_size"]]
-        ax.set_xticks(ok["batch_size"].astype(float).tolist(), labels)
+        sizes = ok["batch_size"].astype(float).tolist()
+        ax.set_xticks(sizes, size_labels(sizes))
         ax.minorticks_off()
         ax.set_xlabel("batch size, log2 scale")
         ax.set_ylabel("median seconds to the target loss, log scale")
@@ -444,10 +452,15 @@ def plot_parallel(trials: pd.DataFrame, meta: dict) -> Figure:
         return _empty(fig, ax, "fewer than two searched hyperparameters")
     import matplotlib as mpl
 
-    norm = mpl.colors.Normalize(d["value"].min(), d["value"].max())
-    cmap = mpl.colormaps["viridis"]
+    # colours from the 5th to the 95th percentile (an outlier, such as one
+    # loss far above the rest, would leave every other line one colour);
+    # bright is good whichever the direction
+    minimize = meta["directions"][0] == "minimize"
+    lo, hi = d["value"].quantile([0.05, 0.95]) if len(d) >= 20 else d["value"].agg(["min", "max"])
+    norm = mpl.colors.Normalize(lo, hi if hi > lo else lo + 1e-12, clip=True)
+    cmap = mpl.colormaps["viridis_r" if minimize else "viridis"]
     xs = np.arange(len(params))
-    order = d.sort_values("value", ascending=meta["directions"][0] != "minimize")
+    order = d.sort_values("value", ascending=not minimize)
     for _, r in order.iterrows():  # best drawn last, on top
         ys = r[params].to_numpy(dtype=float)
         ax.plot(xs, ys, color=cmap(norm(r["value"])), lw=1.0, alpha=0.75)
@@ -462,10 +475,14 @@ def plot_parallel(trials: pd.DataFrame, meta: dict) -> Figure:
     ax.set_ylim(-0.05, 1.05)
     ax.set_xlim(-0.2, len(params) - 0.5)
     ax.grid(False)
+    clipped = (d["value"] < lo).any(), (d["value"] > hi).any()
     fig.colorbar(
         mpl.cm.ScalarMappable(norm=norm, cmap=cmap),
         ax=ax,
         label=metric_label(meta["metrics"][0], meta),
+        extend={(True, True): "both", (True, False): "min", (False, True): "max"}.get(
+            clipped, "neither"
+        ),
     )
     ax.set_title("Parallel coordinates (each line a complete trial; scales: log for rates, 1-beta)")
     return fig

@@ -415,3 +415,27 @@ def test_report_leaves_out_what_a_study_did_not_search(tmp_path):
     pngs = {p.name for p in folder.glob("*.png")}
     assert pngs == {"history.png", "learning_curves.png", "boundaries.png", "mine.png"}
     assert {p.stem for p in folder.glob("*.png")} - {"mine"} <= set(STUDY_FIGURES)
+
+
+def test_parallel_colours_are_not_squeezed_by_an_outlier(res):
+    """One trial far below the rest: the colour scale spans the 5th to 95th
+    percentile, the colour bar says it is clipped, and the best is brightest."""
+    import matplotlib as mpl
+    import pandas as pd
+
+    done = res.trials[res.trials["state"] == "COMPLETE"]
+    t = pd.concat([done] * (20 // len(done) + 1), ignore_index=True)
+    t["number"] = range(len(t))
+    t.loc[0, "value"] = -100.0
+    fig = P.plot_parallel(t, res.meta)
+    bar = fig.axes[-1]
+    lo = bar.get_ylim()[0]
+    assert lo > -100 and lo >= t["value"].quantile(0.05) - 1e-12
+    best = fig.axes[0].lines[len(t) - 1]  # one line per trial, the best drawn last
+    assert best.get_color() == pytest.approx(mpl.colormaps["viridis"](1.0))
+
+
+def test_batch_size_ticks_do_not_collide():
+    """The full batch (384) beside 256 is labelled a line lower; powers of two are not."""
+    assert P.size_labels([1, 2, 4, 256, 384]) == ["1", "2", "4", "256", "\n384"]
+    assert P.size_labels([8, 16, 450]) == ["8", "16", "450"]
