@@ -325,6 +325,11 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
             doc,
             "schedules",
             lambda: (
+                doc.text(
+                    f"Per schedule: complete trials, best and median {metric}, spread "
+                    "(interquartile range), and gain_over_constant, how much better its best "
+                    "trial is than the best at a constant rate (negative: worse)."
+                ),
                 doc.table(A.schedule_effect(t, minimize)),
                 doc.figure(
                     "schedules",
@@ -349,7 +354,10 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
             ),
         )
     if "lr" in searched:
-        doc.text("By learning-rate bin:")
+        doc.text(
+            f"By learning-rate bin: complete trials, best and median {metric}, spread "
+            "(interquartile range), median seconds per epoch."
+        )
         doc.table(A.param_summary(t, "lr", minimize))
 
     def importances() -> None:
