@@ -31,6 +31,7 @@ _LAZY = {
     "load": "results",
     "load_weights": "results",
     "Results": "results",
+    "Model": "results",
 }
 
 
@@ -51,6 +52,7 @@ def run_sweep(sweep: str | SweepConfig, **kwargs: Any):
 
 __all__ = [
     "ConfigError",
+    "Model",
     "OptsweepError",
     "Results",
     "SweepConfig",

@@ -237,7 +237,8 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
     classes = ""
     if d.get("n_classes"):
         names = d.get("classes") or []
-        shown = f" ({', '.join(names[:10])}{', ...' if len(names) > 10 else ''})" if names else ""
+        listed = ", ".join(map(str, names[:10])) + (", ..." if len(names) > 10 else "")
+        shown = f" ({listed})" if names else ""
         classes = f", {d['n_classes']} classes{shown}"
     doc.text(
         f"Data {Path(str(d.get('source', '?'))).name}: {d.get('n_train')} training and "

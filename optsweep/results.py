@@ -41,7 +41,7 @@ import optuna
 import pandas as pd
 
 from .config import HPARAMS
-from .engine import HISTORY_COLUMNS
+from .engine import HISTORY_COLUMNS, Network
 
 TRIAL_COLUMNS = (
     "number",
@@ -326,6 +326,49 @@ def load_weights(directory: str | Path, number: int) -> dict[str, np.ndarray]:
 
 
 @dataclass(frozen=True)
+class Model:
+    """A trial's saved network with what it needs to predict on raw inputs:
+    the study's input scaling (fitted on its training part) and class names.
+
+    Attributes
+    ----------
+    network : optsweep.engine.Network
+        The trained network (on scaled inputs).
+    trial : int
+    mean, std : ndarray or None
+        The standardisation ``(x - mean) / std`` of the inputs; None: none.
+    classes : tuple of str or int
+        The label of each class code (empty: the codes are the labels).
+    """
+
+    network: Network
+    trial: int
+    mean: np.ndarray | None
+    std: np.ndarray | None
+    classes: tuple[str | int, ...]
+
+    def _scaled(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        n = self.network.sizes[0]
+        if X.ndim != 2 or X.shape[1] != n:
+            raise ValueError(f"X must have shape (samples, {n}) (got {X.shape})")
+        return X if self.mean is None else (X - self.mean) / self.std
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """The output layer's activations on raw inputs: class probabilities
+        (the positive class's for a sigmoid head) or values."""
+        return self.network.predict_proba(self._scaled(X))
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Class labels (as in the data: names, or the original numbers) or,
+        for a regression, values (one column per output; flat for one)."""
+        y = self.network.predict(self._scaled(X))
+        if self.network.head.task == "regression":
+            return y[:, 0] if y.shape[1] == 1 else y
+        return np.asarray(self.classes)[y] if self.classes else y
+
+
+@dataclass(frozen=True)
 class Results:
     """A results directory loaded for analysis.
 
@@ -358,6 +401,41 @@ class Results:
             f"<Results {self.name!r} at {str(self.path)!r}: {len(self.trials)} trials "
             f"({counts or 'none'}), {len(self.curves)} curve rows; metric {metrics}; "
             ".trials, .curves, .meta>"
+        )
+
+    def model(self, number: int | None = None) -> Model:
+        """The saved network of trial ``number`` (default: the best trial),
+        ready to predict on raw inputs (:class:`Model`). The weights of the
+        best trial overall and of each optimizer's best are kept."""
+        if number is None:
+            done = self.trials[(self.trials["state"] == "COMPLETE") & self.trials["value"].notna()]
+            if done.empty:
+                raise ValueError(f"{self.path}: no complete trial, so no model")
+            asc = self.meta["directions"][0] == "minimize"
+            number = int(
+                done.sort_values(["value", "number"], ascending=[asc, True])["number"].iloc[0]
+            )
+        path = Path(self.path) / "models" / f"trial_{number:05d}.npz"
+        if not path.exists():
+            kept = sorted(int(f.stem.split("_")[1]) for f in path.parent.glob("trial_*.npz"))
+            shown = ", ".join(map(str, kept)) or "none"
+            raise ValueError(f"{path}: no saved weights for trial {number} (kept: {shown})")
+        data, model = self.meta.get("data", {}), self.meta.get("model", {})
+        scaler = data.get("scaler")
+        if scaler is None and data.get("standardized", True):
+            raise ValueError(
+                f"{self.path}/meta.json does not hold the inputs' scaling (written by an older "
+                "optsweep): run the study again (it resumes) to record it"
+            )
+        net = Network.from_state(
+            load_weights(self.path, number), activation=model["activation"], head=model["head"]
+        )
+        return Model(
+            net,
+            number,
+            None if scaler is None else np.asarray(scaler["mean"], dtype=np.float64),
+            None if scaler is None else np.asarray(scaler["std"], dtype=np.float64),
+            tuple(data.get("classes") or ()),
         )
 
 

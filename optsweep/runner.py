@@ -324,6 +324,9 @@ def write_meta(sweep: SweepConfig, directory: Path, spec: str, data: Dataset, di
             "n_classes": int(data.n_classes),
             "features": list(data.features),
             "standardized": data.scaler is not None,
+            "scaler": None  # (x - mean) / std, fitted on the training part
+            if data.scaler is None
+            else {"mean": data.scaler.mean.tolist(), "std": data.scaler.std.tolist()},
             "classes": list(data.classes),  # the name of each class code; empty: the codes
             "digest": digest,
         },

@@ -339,7 +339,7 @@ def test_sweep_on_labels_that_are_not_class_codes(tmp_path):
     res = optsweep.load(tmp_path / "r" / "pm")
     study_report(res)
     assert res.meta["model"] == {"sizes": [2, 8, 1], "activation": "relu", "head": "sigmoid"}
-    assert res.meta["data"]["classes"] == ["-1", "1"]
+    assert res.meta["data"]["classes"] == [-1, 1]
     assert res.meta["data"]["features"] == ["width", "height"]
     assert (res.trials["state"] == "COMPLETE").all() and res.trials["val_metric"].max() > 0.8
     report = (tmp_path / "r" / "pm" / "report" / "report.md").read_text()
@@ -347,6 +347,21 @@ def test_sweep_on_labels_that_are_not_class_codes(tmp_path):
     fig = plots.plot_boundaries(*_boundaries(res))
     assert [t.get_text() for t in fig.legends[0].texts] == ["-1", "1"]
     assert fig.axes[0].get_xlabel() == "width (standardised)"
+
+    model = res.model()  # the best trial's network, on raw inputs, with the labels as given
+    assert model.trial == res.trials.sort_values("value", ascending=False)["number"].iloc[0]
+    raw = np.array([[2.0, -1.0], [-1.5, 1.0]])  # width - height: far above and below 0
+    assert model.predict(raw).tolist() == [1, -1]
+    assert model.predict_proba(raw).shape == (2, 1)
+    with pytest.raises(ValueError, match=r"X must have shape \(samples, 2\) \(got \(3,\)\)"):
+        model.predict([1.0, 2.0, 3.0])
+    data = load_dataset(load_sweep(tmp_path / "pm.toml").data)
+    np.testing.assert_allclose(  # the same network as the trial's, on the scaled inputs
+        model.predict_proba(raw), model.network.predict_proba(data.scaler.transform(raw))
+    )
+    old = {**res.meta, "data": {k: v for k, v in res.meta["data"].items() if k != "scaler"}}
+    with pytest.raises(ValueError, match="does not hold the inputs' scaling"):
+        optsweep.Results(res.trials, res.curves, old, res.path).model()
 
     sweep = load_sweep(tmp_path / "pm.toml")
     real = load_dataset(sweep.data, "linear")

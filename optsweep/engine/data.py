@@ -172,7 +172,7 @@ GENERATORS = {
 }
 
 
-def load_real(name: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+def load_real(name: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str | int]]:
     """scikit-learn's bundled data sets (no download): digits, breast_cancer,
     wine, iris.
 
@@ -191,11 +191,11 @@ def load_real(name: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     bunch = getattr(skd, f"load_{name}")()
     X = np.asarray(bunch.data, dtype=np.float64)
     features = [str(f) for f in getattr(bunch, "feature_names", [])]
-    classes = [str(c) for c in bunch.target_names]
+    classes = np.asarray(bunch.target_names).tolist()  # names, or the digits 0..9
     return X, np.asarray(bunch.target, dtype=np.intp), features, classes
 
 
-def encode_labels(y: np.ndarray) -> tuple[np.ndarray, list[str]]:
+def encode_labels(y: np.ndarray) -> tuple[np.ndarray, list[str | int]]:
     """Class labels as ``0..k-1`` in sorted order, and the labels they stand for.
 
     Names (``"cat"``, ``"dog"``) and integers other than ``0..k-1`` (``-1``/``1``,
@@ -203,7 +203,7 @@ def encode_labels(y: np.ndarray) -> tuple[np.ndarray, list[str]]:
     that never occurs must not take one.
     """
     values, codes = np.unique(np.asarray(y), return_inverse=True)
-    return codes.astype(np.intp).reshape(-1), [str(v) for v in values.tolist()]
+    return codes.astype(np.intp).reshape(-1), values.tolist()  # names or ints, as given
 
 
 def load_csv(path: str | Path, label: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -343,7 +343,7 @@ class Dataset:
     name: str = "data"
     scaler: Standardizer | None = None
     features: tuple[str, ...] = ()
-    classes: tuple[str, ...] = ()
+    classes: tuple[str | int, ...] = ()
 
     @property
     def n_features(self) -> int:
@@ -369,7 +369,7 @@ def prepare(
     stratify: bool | None = None,
     name: str = "data",
     features: Sequence[str] = (),
-    classes: Sequence[str] = (),
+    classes: Sequence[str | int] = (),
 ) -> Dataset:
     """Split ``(X, y)`` with a seed and standardise on the training part.
 

@@ -103,7 +103,11 @@ def test_names_of_generated_and_npz_data(tmp_path):
 
 @pytest.mark.parametrize(
     ("labels", "codes", "names"),
-    [([-1, 1, -1], [0, 1, 0], ["-1", "1"]), ([2, 1, 5], [1, 0, 2], ["1", "2", "5"])],
+    [
+        ([-1, 1, -1], [0, 1, 0], [-1, 1]),
+        ([2, 1, 5], [1, 0, 2], [1, 2, 5]),
+        (["b", "a"], [1, 0], ["a", "b"]),
+    ],
 )
 def test_encode_labels(labels, codes, names):
     got, classes = encode_labels(np.array(labels))
