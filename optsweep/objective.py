@@ -72,11 +72,13 @@ def load_dataset(data: DataSection, head: str = "auto", legacy: bool = False) ->
         **kwargs,
     )
     y = np.asarray(y)
-    if np.issubdtype(y.dtype, np.integer) and not classes:
-        if head == "linear":
-            y = y.astype(np.float64)
-        elif y.ndim == 1 and not np.array_equal(np.unique(y), np.arange(np.unique(y).size)):
-            y, classes = encode_labels(y)
+    if np.issubdtype(y.dtype, np.integer):
+        if head == "linear":  # a regression: whole-number targets are real numbers
+            y, classes = y.astype(np.float64), []
+        elif not classes and y.ndim == 1:
+            values = np.unique(y)
+            if not np.array_equal(values, np.arange(values.size)):
+                y, classes = encode_labels(y)
     return prepare(
         X,
         y,

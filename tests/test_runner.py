@@ -131,15 +131,17 @@ def test_a_journal_damaged_before_its_last_line_is_one_line_naming_the_line(tmp_
         ), res.stderr
 
 
-def _finished(journal) -> int:
+def _finished_and_running(journal) -> tuple[int, int]:
     storage = optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(journal))
     )
     try:
         study = optuna.load_study(study_name="kill", storage=storage)
     except KeyError:  # the file exists, the study is not written yet
-        return 0
-    return sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
+        return 0, 0
+    trials = study.get_trials(deepcopy=False)
+    running = sum(t.state == optuna.trial.TrialState.RUNNING for t in trials)
+    return sum(t.state.is_finished() for t in trials), running
 
 
 def test_resume_after_sigkill_keeps_every_completed_trial(tmp_path):
@@ -152,8 +154,10 @@ def test_resume_after_sigkill_keeps_every_completed_trial(tmp_path):
     journal = root / "kill" / "study.journal"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if journal.exists() and _finished(journal) >= 4:
-            break
+        if journal.exists():  # some trials done, and one in training: kill now
+            finished, running = _finished_and_running(journal)
+            if finished >= 4 and running:
+                break
         assert proc.poll() is None, proc.stderr.read()
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)  # the whole process group: main and workers

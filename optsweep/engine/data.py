@@ -418,7 +418,7 @@ def load_data(
         each class code (empty where the codes are their own names).
     """
     features: list[str] = []
-    classes: list[str] = []
+    classes: list[str | int] = []
     if source in GENERATORS:
         if legacy:
             np.random.seed(seed)  # noqa: NPY002 - the course seeds the global state
