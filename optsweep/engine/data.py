@@ -209,7 +209,10 @@ def encode_labels(y: np.ndarray) -> tuple[np.ndarray, list[str | int]]:
 def load_csv(path: str | Path, label: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Read a CSV with a header row; ``label`` names the target column.
 
-    Feature columns must be numeric. Labels that are all whole numbers come
+    Fields are separated by commas, semicolons or tabs (whichever the header
+    has most of; with semicolons, numbers may have a decimal comma, as a
+    spreadsheet set to a European locale writes them). Feature columns must
+    be numeric. Labels that are all whole numbers come
     as integers, other numbers as floats, and anything else as the strings
     (class names) they are: :func:`load_data` encodes them.
 
@@ -218,8 +221,11 @@ def load_csv(path: str | Path, label: str) -> tuple[np.ndarray, np.ndarray, list
     X, y, feature_names
     """
     path = Path(path)
-    with path.open(newline="") as f:
-        rows = list(csv.reader(f))
+    with path.open(newline="", encoding="utf-8-sig") as f:  # Excel writes a BOM
+        first = f.readline()
+        delimiter = max(",;\t", key=first.count)  # the first on a tie: a comma
+        f.seek(0)
+        rows = list(csv.reader(f, delimiter=delimiter))
     if not rows:
         raise ValueError(f"{path}: empty CSV file")
     header = [h.strip() for h in rows[0]]
@@ -230,6 +236,7 @@ def load_csv(path: str | Path, label: str) -> tuple[np.ndarray, np.ndarray, list
     if not body:
         raise ValueError(f"{path}: no data rows")
     feats = [h for i, h in enumerate(header) if i != j]
+    number = (lambda v: float(v.replace(",", "."))) if delimiter == ";" else float
     X = np.empty((len(body), len(feats)))
     raw_y = []
     for r, row in enumerate(body, start=2):
@@ -238,13 +245,13 @@ def load_csv(path: str | Path, label: str) -> tuple[np.ndarray, np.ndarray, list
         raw_y.append(row[j].strip())
         for c, (i, v) in enumerate((i, v) for i, v in enumerate(row) if i != j):
             try:
-                X[r - 2, c] = float(v)
+                X[r - 2, c] = number(v)
             except ValueError:
                 raise ValueError(
                     f"{path}: line {r}, column {header[i]!r} is not a number (got {v!r})"
                 ) from None
     try:
-        y = np.array([float(v) for v in raw_y])
+        y = np.array([number(v) for v in raw_y])
         if np.all(y == np.round(y)):
             y = y.astype(np.intp)
     except ValueError:

@@ -114,6 +114,29 @@ def test_encode_labels(labels, codes, names):
     assert got.tolist() == codes and classes == names
 
 
+def test_csv_from_excel_with_a_byte_order_mark_and_crlf(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_bytes(b"\xef\xbb\xbfkind,a\r\ncat,1.5\r\ndog,-1\r\n")
+    X, y, features, classes = load_data(str(p), label="kind", return_names=True)
+    assert (features, classes) == (["a"], ["cat", "dog"])
+    assert y.tolist() == [0, 1] and X.ravel().tolist() == [1.5, -1]
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_csv_separated_by_semicolons_or_tabs(tmp_path, sep):
+    p = tmp_path / "d.csv"
+    p.write_text(sep.join(["a", "b", "y"]) + "\n" + sep.join(["1.5", "2", "1"]) + "\n")
+    X, y, names = load_csv(p, "y")
+    assert names == ["a", "b"] and X.tolist() == [[1.5, 2.0]] and y.tolist() == [1]
+
+
+def test_csv_with_semicolons_and_decimal_commas(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text("a;b;y\n1,5;-2;0,25\n3;0,5;1\n")
+    X, y, _ = load_csv(p, "y")
+    assert X.tolist() == [[1.5, -2.0], [3.0, 0.5]] and y.tolist() == [0.25, 1.0]
+
+
 def test_csv_missing_label_column(tmp_path):
     p = tmp_path / "d.csv"
     p.write_text("a,b\n1,2\n")
