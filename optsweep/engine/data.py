@@ -232,20 +232,20 @@ def load_csv(path: str | Path, label: str) -> tuple[np.ndarray, np.ndarray, list
     if label not in header:
         raise ValueError(f"{path}: label column {label!r} not in header ({', '.join(header)})")
     j = header.index(label)
-    body = [r for r in rows[1:] if r]
+    body = [(n, r) for n, r in enumerate(rows[1:], start=2) if r]  # (line, fields)
     if not body:
         raise ValueError(f"{path}: no data rows")
     feats = [h for i, h in enumerate(header) if i != j]
     number = (lambda v: float(v.replace(",", "."))) if delimiter == ";" else float
     X = np.empty((len(body), len(feats)))
     raw_y = []
-    for r, row in enumerate(body, start=2):
+    for s, (r, row) in enumerate(body):
         if len(row) != len(header):
             raise ValueError(f"{path}: line {r} has {len(row)} fields, header has {len(header)}")
         raw_y.append(row[j].strip())
         for c, (i, v) in enumerate((i, v) for i, v in enumerate(row) if i != j):
             try:
-                X[r - 2, c] = number(v)
+                X[s, c] = number(v)
             except ValueError:
                 raise ValueError(
                     f"{path}: line {r}, column {header[i]!r} is not a number (got {v!r})"

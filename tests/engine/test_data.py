@@ -149,6 +149,9 @@ def test_csv_non_numeric_feature(tmp_path):
     p.write_text("a,y\n1,0\nfoo,1\n")
     with pytest.raises(ValueError, match=r"line 3, column 'a' is not a number \(got 'foo'\)"):
         load_csv(p, "y")
+    p.write_text("a,y\n1,0\n\n2,1\n,1\n")  # a blank line counts
+    with pytest.raises(ValueError, match=r"line 5, column 'a' is not a number \(got ''\)"):
+        load_csv(p, "y")
 
 
 def test_npz_without_pickle(tmp_path):
