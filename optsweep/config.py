@@ -456,10 +456,10 @@ def _data(c: _Checker, raw: Any, path: Path) -> DataSection:
     if source is None:
         raise c.fail("data.source", "is required (a generator, a data set name or a path)", None)
     c.str_(source, "data.source")
-    gen_args: tuple[str, ...] = ()
+    gen_args: dict[str, str] = {}  # the generator's arguments and their types
     if source in GENERATORS:
         sig = inspect.signature(GENERATORS[source])
-        gen_args = tuple(p for p in sig.parameters if p != "random_state")
+        gen_args = {k: str(p.annotation) for k, p in sig.parameters.items() if k != "random_state"}
     if source not in GENERATORS and source not in REAL_DATASETS:
         p = Path(source)
         if p.suffix not in (".csv", ".npz"):
@@ -473,7 +473,7 @@ def _data(c: _Checker, raw: Any, path: Path) -> DataSection:
         if not resolved.exists():
             raise c.fail("data.source", "is not an existing file", source)
         source = str(resolved.resolve())  # absolute: meta.json and confirm find it from anywhere
-    c.table(raw, "data", base + gen_args)
+    c.table(raw, "data", base + tuple(gen_args))
     if source not in GENERATORS and source not in REAL_DATASETS:
         if Path(source).suffix == ".csv" and "label" not in raw:
             raise c.fail("data.label", "is required for a CSV source (the label column)", None)
@@ -483,7 +483,11 @@ def _data(c: _Checker, raw: Any, path: Path) -> DataSection:
     vf = c.num(raw.get("val_fraction", 0.2), "data.val_fraction")
     if not 0 <= vf < 1:
         raise c.fail("data.val_fraction", "must be in [0, 1)", raw.get("val_fraction"))
-    args = {k: raw[k] for k in gen_args if k in raw}
+    args = {}
+    for k, kind in gen_args.items():  # by type here; the generator checks the values
+        if k in raw:
+            check = c.bool_ if "bool" in kind else c.int_ if "int" in kind else c.num
+            args[k] = check(raw[k], f"data.{k}")
     return DataSection(
         source=source,
         args=args,

@@ -223,6 +223,20 @@ def test_exponential_decay_range():
     )
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("noise", "high", "data.noise must be a finite number (got 'high')"),
+        ("n_samples", 10.5, "data.n_samples must be an integer (got 10.5)"),
+        ("shuffle", 1, "data.shuffle must be true or false (got 1)"),
+    ],
+)
+def test_generator_arguments_of_the_wrong_type(key, value, message):
+    """Named, with the value, before the generator sees them (it said
+    "could not convert string to float: 'high'")."""
+    assert err(mutate(f"data.{key}", value)) == f"sweeps/x.toml: {message}"
+
+
 def test_csv_source_needs_label(tmp_path):
     (tmp_path / "d.csv").write_text("a,y\n1,0\n")
     raw = mutate("data", {"source": str(tmp_path / "d.csv")})
