@@ -34,6 +34,17 @@ STATES = ("COMPLETE", "PRUNED", "FAIL", "INTERRUPTED", "LOST", "RUNNING", "WAITI
 DISCRETE = ("optimizer", "batch_size", "schedule", "interval")
 
 
+def minimizes(trials: pd.DataFrame, minimize: bool | None = None) -> bool:
+    """Whether lower values are better: ``minimize`` when given, else the
+    study's first direction, which :func:`optsweep.load` keeps in
+    ``trials.attrs["directions"]`` (so that a notebook need not repeat it),
+    else False (a hand-built table: larger is better)."""
+    if minimize is not None:
+        return bool(minimize)
+    directions = trials.attrs.get("directions") or ["maximize"]
+    return directions[0] == "minimize"
+
+
 def complete(trials: pd.DataFrame) -> pd.DataFrame:
     """The trials that finished with a value."""
     return trials[(trials["state"] == "COMPLETE") & trials["value"].notna()]
@@ -71,13 +82,15 @@ def searched_params(trials: pd.DataFrame) -> list[str]:
     return out
 
 
-def best_per_optimizer(trials: pd.DataFrame, minimize: bool = False) -> pd.DataFrame:
+def best_per_optimizer(trials: pd.DataFrame, minimize: bool | None = None) -> pd.DataFrame:
     """The best complete trial of each optimizer, best first.
 
     Columns: ``optimizer``, ``number``, ``value``, ``gap`` (distance to the
     overall best, in the metric's units), the searched hyperparameters that
-    apply to it, ``train_seconds``, ``seconds_per_epoch``.
+    apply to it, ``train_seconds``, ``seconds_per_epoch``. ``minimize``:
+    see :func:`minimizes`.
     """
+    minimize = minimizes(trials, minimize)
     params = [p for p in searched_params(trials) if p != "optimizer"]
     cols = ["optimizer", "number", "value", "gap", *params, "train_seconds", "seconds_per_epoch"]
     done = complete(trials)
@@ -143,13 +156,15 @@ def _bins(values: pd.Series, log: bool) -> pd.Series:
     return pd.cut(v, edges, labels=labels, include_lowest=True)
 
 
-def param_summary(trials: pd.DataFrame, param: str, minimize: bool = False) -> pd.DataFrame:
+def param_summary(trials: pd.DataFrame, param: str, minimize: bool | None = None) -> pd.DataFrame:
     """Metric by value (or log-scale bin) of one hyperparameter.
 
     Columns: ``param`` (the value or bin), ``n``, ``best``, ``median``,
     ``spread`` (interquartile range), ``median_seconds_per_epoch``. Only the
     complete trials in which the hyperparameter applied are used.
+    ``minimize``: see :func:`minimizes`.
     """
+    minimize = minimizes(trials, minimize)
     cols = ["param", "n", "best", "median", "spread", "median_seconds_per_epoch"]
     done = complete(trials)
     if param not in done or done[param].dropna().empty:
@@ -250,9 +265,10 @@ def batch_tradeoff(
     return out.rename_axis("batch_size").reset_index()[cols]
 
 
-def schedule_effect(trials: pd.DataFrame, minimize: bool = False) -> pd.DataFrame:
+def schedule_effect(trials: pd.DataFrame, minimize: bool | None = None) -> pd.DataFrame:
     """What decay buys: :func:`param_summary` of ``schedule``, with the gap of
     each schedule's best to the constant rate's best (positive = better)."""
+    minimize = minimizes(trials, minimize)
     s = param_summary(trials, "schedule", minimize)
     if s.empty:
         return s.assign(gain_over_constant=pd.Series(dtype=float))
@@ -336,7 +352,7 @@ def t_quantile(df: int) -> float:
 
 
 def importances(
-    trials: pd.DataFrame, minimize: bool = False, by_optimizer: bool = True
+    trials: pd.DataFrame, minimize: bool | None = None, by_optimizer: bool = True
 ) -> pd.DataFrame:
     """Hyperparameter importances by Optuna's default evaluator (PED-ANOVA,
     which needs no scikit-learn), for the whole study and per optimizer.
@@ -344,7 +360,9 @@ def importances(
     The study is rebuilt in memory from the trials table, so this works on a
     copied results directory. Columns: ``scope`` (``all`` or an optimizer),
     ``param``, ``importance``. Scopes with too few trials are left out.
+    ``minimize``: see :func:`minimizes`.
     """
+    minimize = minimizes(trials, minimize)
     cols = ["scope", "param", "importance"]
     done = complete(trials)
     rows = []

@@ -85,8 +85,10 @@ def _new(ncols: int = 1, width: float = 6.4, height: float = 4.0, nrows: int = 1
 # --- optimisation history ---------------------------------------------------------------
 
 
-def history_data(trials: pd.DataFrame, minimize: bool = False) -> pd.DataFrame:
-    """Complete trials in order: ``number``, ``value``, ``optimizer``, ``best_so_far``."""
+def history_data(trials: pd.DataFrame, minimize: bool | None = None) -> pd.DataFrame:
+    """Complete trials in order: ``number``, ``value``, ``optimizer``,
+    ``best_so_far`` (``minimize``: see :func:`~.analysis.minimizes`)."""
+    minimize = A.minimizes(trials, minimize)
     done = A.complete(trials).sort_values("number")
     best = done["value"].cummin() if minimize else done["value"].cummax()
     return pd.DataFrame(
@@ -124,8 +126,12 @@ def plot_history(trials: pd.DataFrame, meta: dict) -> Figure:
 # --- learning curves ----------------------------------------------------------------------
 
 
-def best_trials(trials: pd.DataFrame, minimize: bool, by: str = "optimizer") -> pd.DataFrame:
-    """The best complete trial of each value of ``by``."""
+def best_trials(
+    trials: pd.DataFrame, minimize: bool | None = None, by: str = "optimizer"
+) -> pd.DataFrame:
+    """The best complete trial of each value of ``by`` (``minimize``: see
+    :func:`~.analysis.minimizes`)."""
+    minimize = A.minimizes(trials, minimize)
     done = A.complete(trials)
     if done.empty:
         return done
@@ -133,7 +139,9 @@ def best_trials(trials: pd.DataFrame, minimize: bool, by: str = "optimizer") -> 
     return ranked.groupby(by, sort=True).head(1).sort_values(by)
 
 
-def best_curves(trials: pd.DataFrame, curves: pd.DataFrame, minimize: bool = False) -> pd.DataFrame:
+def best_curves(
+    trials: pd.DataFrame, curves: pd.DataFrame, minimize: bool | None = None
+) -> pd.DataFrame:
     """The curves of the best trial of each optimizer, with columns
     ``optimizer`` and ``schedule`` added."""
     best = best_trials(trials, minimize)
@@ -146,7 +154,10 @@ def best_curves(trials: pd.DataFrame, curves: pd.DataFrame, minimize: bool = Fal
 
 
 def learning_curves_data(
-    trials: pd.DataFrame, curves: pd.DataFrame, minimize: bool = False, column: str = "train_loss"
+    trials: pd.DataFrame,
+    curves: pd.DataFrame,
+    minimize: bool | None = None,
+    column: str = "train_loss",
 ) -> pd.DataFrame:
     """Per-epoch ``column`` of the best trial of each optimizer (long format:
     ``optimizer``, ``trial``, ``epoch``, ``value``)."""
@@ -365,7 +376,7 @@ def plot_sensitivity(trials: pd.DataFrame, meta: dict) -> Figure:
 
 
 def schedules_data(
-    trials: pd.DataFrame, curves: pd.DataFrame, minimize: bool = False
+    trials: pd.DataFrame, curves: pd.DataFrame, minimize: bool | None = None
 ) -> pd.DataFrame:
     """Per-epoch learning rate of the best trial of each optimizer:
     ``optimizer``, ``schedule``, ``trial``, ``epoch``, ``lr``."""

@@ -457,4 +457,6 @@ def load(directory: str | Path) -> Results:
     curves = read_table(d, "curves")
     if trials is None or curves is None:
         raise FileNotFoundError(f"{d}: no trials/curves tables (run: optsweep export {d})")
+    # the analysis functions read the study's directions here (which way is better)
+    trials.attrs["directions"] = list(meta.get("directions", ["maximize"]))
     return Results(trials, curves, meta, d)

@@ -439,3 +439,20 @@ def test_batch_size_ticks_do_not_collide():
     """The full batch (384) beside 256 is labelled a line lower; powers of two are not."""
     assert P.size_labels([1, 2, 4, 256, 384]) == ["1", "2", "4", "256", "\n384"]
     assert P.size_labels([8, 16, 450]) == ["8", "16", "450"]
+
+
+def test_a_loaded_table_knows_which_way_is_better(tmp_path):
+    """optsweep.load keeps the study's direction with the trials table, so
+    that a notebook's analysis.best_per_optimizer(trials) of a study that
+    minimises a loss ranks the lowest first without being told."""
+    from optsweep import analysis as A
+
+    r = _sweep(tmp_path, "low", 8, study_extra='metric = "val_loss"')
+    t = r.trials
+    assert t.attrs["directions"] == ["minimize"] and A.minimizes(t)
+    done = t[t["state"] == "COMPLETE"]
+    best = A.best_per_optimizer(t)
+    assert best["value"].iloc[0] == done["value"].min()
+    assert best["value"].tolist() == sorted(best["value"])
+    assert A.best_per_optimizer(t, minimize=False)["value"].iloc[0] == done["value"].max()
+    assert P.history_data(t)["best_so_far"].iloc[-1] == done["value"].min()
