@@ -1,4 +1,5 @@
-"""Figures: one function per plot, tables in, ``matplotlib.figure.Figure`` out.
+"""Figures: one function per plot, tables in, ``matplotlib.figure.Figure`` out
+(a :class:`ShownFigure`, which a notebook shows as the plot).
 
 Each figure has a ``*_data`` function that computes what is drawn (a plain
 DataFrame, testable without images) and a ``plot_*`` function that draws it.
@@ -76,8 +77,21 @@ def _empty(fig: Figure, ax, text: str) -> Figure:
     return fig
 
 
+class ShownFigure(Figure):
+    """A Figure that a Jupyter notebook shows as the plot. Built without
+    pyplot, a plain Figure is shown as its text (``<Figure size ...>``),
+    since IPython's matplotlib display hook comes with pyplot's backend."""
+
+    def _repr_png_(self) -> bytes:
+        import io
+
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", dpi=100)
+        return buf.getvalue()
+
+
 def _new(ncols: int = 1, width: float = 6.4, height: float = 4.0, nrows: int = 1):
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = ShownFigure(figsize=(width, height), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
     return fig, axes.ravel()
 

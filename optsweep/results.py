@@ -42,6 +42,7 @@ import pandas as pd
 
 from .config import HPARAMS
 from .engine import HISTORY_COLUMNS, Network
+from .errors import OptsweepError
 
 TRIAL_COLUMNS = (
     "number",
@@ -238,15 +239,20 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
 # --- files ---------------------------------------------------------------------------
 
 
+def parquet_available() -> bool:
+    """Whether pyarrow, which pandas reads and writes Parquet with, is installed."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def resolve_format(fmt: str) -> str:
     """``auto``: Parquet when pyarrow is installed, else CSV."""
     if fmt != "auto":
         return fmt
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        return "csv"
-    return "parquet"
+    return "parquet" if parquet_available() else "csv"
 
 
 def atomic_write(path: Path, write) -> None:
@@ -299,6 +305,10 @@ def read_table(directory: Path, name: str) -> pd.DataFrame | None:
     """Read ``name.parquet`` or ``name.csv`` from ``directory``; None if neither exists."""
     pq, csv = directory / f"{name}.parquet", directory / f"{name}.csv"
     if pq.exists():
+        if not parquet_available():  # results made elsewhere, read where pyarrow is missing
+            raise OptsweepError(
+                f"{pq}: reading Parquet needs pyarrow: pip install 'optsweep[parquet]'"
+            )
         df = pd.read_parquet(pq)
     elif csv.exists():
         df = pd.read_csv(csv)

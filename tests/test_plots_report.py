@@ -75,6 +75,19 @@ def test_batch_curves_data_picks_smallest_and_largest(res):
     P.plot_batch_tradeoff(res.trials, res.curves, res.meta)
 
 
+def test_figures_show_as_plots_in_a_notebook(res):
+    """IPython shows an object by its _repr_png_: without it, a Figure made
+    without pyplot appears in Jupyter as '<Figure size 640x400 with 1 Axes>'."""
+    for fig in (
+        P.plot_history(res.trials, res.meta),
+        P.plot_history(res.trials.iloc[:0], res.meta),
+    ):
+        png = fig._repr_png_()
+        assert isinstance(fig, P.ShownFigure) and png.startswith(b"\x89PNG\r\n")
+        size = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+        assert size == (640, 400)  # 6.4 x 4 inches at 100 dpi
+
+
 def test_sensitivity_data_uses_one_minus_beta(res):
     d = P.sensitivity_data(res.trials)
     b = d[d["param"] == "beta1"]
@@ -456,3 +469,23 @@ def test_a_loaded_table_knows_which_way_is_better(tmp_path):
     assert best["value"].tolist() == sorted(best["value"])
     assert A.best_per_optimizer(t, minimize=False)["value"].iloc[0] == done["value"].max()
     assert P.history_data(t)["best_so_far"].iloc[-1] == done["value"].min()
+
+
+def test_parquet_results_read_where_pyarrow_is_missing(res, monkeypatch):
+    """Results copied to a machine without pyarrow: one line saying what to
+    install, not pandas' message about engines."""
+    import builtins
+
+    from optsweep.errors import OptsweepError
+
+    assert (res.path / "trials.parquet").exists()
+    real_import = builtins.__import__
+
+    def without_pyarrow(name, *a, **k):
+        if name.startswith("pyarrow"):
+            raise ImportError("no pyarrow")
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", without_pyarrow)
+    with pytest.raises(OptsweepError, match=r"trials.parquet: reading Parquet needs pyarrow: pip"):
+        optsweep.load(res.path)
