@@ -357,6 +357,18 @@ class Model:
     std: np.ndarray | None
     classes: tuple[str | int, ...]
 
+    def __repr__(self) -> str:
+        net = self.network
+        classes = ", ".join(map(str, self.classes[:10])) + (
+            ", ..." if len(self.classes) > 10 else ""
+        )
+        return (
+            f"<Model of trial {self.trial}: network {net.sizes} ({net.activation.name}, "
+            f"{net.head.name} head), inputs {'raw' if self.mean is None else 'standardised'}"
+            + (f", classes {classes}" if classes else "")
+            + ">"
+        )
+
     def _scaled(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
         n = self.network.sizes[0]
