@@ -115,6 +115,11 @@ def check_execution(sweep: SweepConfig, spec: str) -> None:
     check_vectorize(sweep)
     ex = sweep.execution
     if ex.backend != "dask":
+        if ex.scheduler:  # a scheduler that would be ignored: the trials would run here
+            raise ConfigError(
+                f"{sweep.path}: execution.scheduler is for execution.backend 'dask' (--backend "
+                f"dask), not {ex.backend!r}: the trials would run here (got {ex.scheduler!r})"
+            )
         return
     if not ex.scheduler:
         raise ConfigError(

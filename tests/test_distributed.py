@@ -152,6 +152,18 @@ def test_file_storage_with_a_remote_scheduler_is_refused(tmp_path):
     assert "Traceback" not in res.stderr and not (tmp_path / "r").exists()
 
 
+def test_a_scheduler_without_the_dask_backend_is_refused(tmp_path):
+    """--scheduler alone would be ignored, the trials running here."""
+    path = write_sweep(tmp_path, "d")
+    args = ("run", path, "--scheduler", "tcp://127.0.0.1:8786", "--results-root", tmp_path / "r")
+    res = subprocess.run(cli(*args), capture_output=True, text=True)
+    assert res.returncode == 2 and res.stderr == (
+        f"optsweep: error: {path}: execution.scheduler is for execution.backend 'dask' "
+        "(--backend dask), not 'loky': the trials would run here (got 'tcp://127.0.0.1:8786')\n"
+    )
+    assert not (tmp_path / "r").exists()
+
+
 @needs_pg
 @needs_dask
 def test_dask_cluster_gives_the_local_tables(tmp_path):
