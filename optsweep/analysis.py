@@ -394,11 +394,16 @@ def _importance(df: pd.DataFrame, minimize: bool) -> dict[str, float]:
             dists[p] = FloatDistribution(float(v.min()), float(v.max()), log=positive)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize" if minimize else "maximize")
-    for _, r in df.iterrows():
-        values = {p: (r[p] if p in ("optimizer", "schedule") else float(r[p])) for p in params}
-        study.add_trial(
-            optuna.trial.create_trial(params=values, distributions=dists, value=float(r["value"]))
+    columns = {
+        p: df[p].tolist() if p in ("optimizer", "schedule") else df[p].astype(float).tolist()
+        for p in params
+    }
+    study.add_trials(
+        optuna.trial.create_trial(
+            params={p: columns[p][i] for p in params}, distributions=dists, value=value
         )
+        for i, value in enumerate(df["value"].astype(float).tolist())
+    )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -444,8 +444,9 @@ def test_parallel_colours_are_not_squeezed_by_an_outlier(res):
     bar = fig.axes[-1]
     lo = bar.get_ylim()[0]
     assert lo > -100 and lo >= t["value"].quantile(0.05) - 1e-12
-    best = fig.axes[0].lines[len(t) - 1]  # one line per trial, the best drawn last
-    assert best.get_color() == pytest.approx(mpl.colormaps["viridis"](1.0))
+    (lines,) = fig.axes[0].collections  # each trial's segments, the best trial's last
+    best = lines.get_colors()[-1]
+    assert tuple(best[:3]) == pytest.approx(mpl.colormaps["viridis"](1.0)[:3])
 
 
 def test_batch_size_ticks_do_not_collide():
