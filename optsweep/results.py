@@ -34,15 +34,17 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import optuna
 import pandas as pd
 
 from .config import HPARAMS
 from .engine import HISTORY_COLUMNS, Network
 from .errors import OptsweepError
+
+if TYPE_CHECKING:  # Optuna is imported where a study is read, not to load tables
+    import optuna
 
 TRIAL_COLUMNS = (
     "number",
@@ -87,7 +89,7 @@ def unfinished(t: optuna.trial.FrozenTrial) -> bool:
     tell that follows (the host died between the two writes) has a result
     without a reason: it is lost too.
     """
-    if t.state != optuna.trial.TrialState.FAIL:
+    if t.state.name != "FAIL":
         return False
     if t.user_attrs.get("reason") == INTERRUPTED:
         return True
@@ -158,7 +160,7 @@ def curves_frame(trials: Iterable[optuna.trial.FrozenTrial]) -> pd.DataFrame:
     return _curves_frame((t, result_of(t)) for t in trials)
 
 
-_Decoded = Iterable[tuple[optuna.trial.FrozenTrial, dict[str, Any]]]
+_Decoded = Iterable[tuple["optuna.trial.FrozenTrial", dict[str, Any]]]
 
 
 def _trials_frame(decoded: _Decoded, metrics: tuple[str, ...]) -> pd.DataFrame:
@@ -192,7 +194,7 @@ def _trials_frame(decoded: _Decoded, metrics: tuple[str, ...]) -> pd.DataFrame:
             # a FAIL with no reason of its own is unfinished (see unfinished)
             reason=ua.get("reason")
             or res.get("reason")
-            or (LOST if t.state == optuna.trial.TrialState.FAIL else ""),
+            or (LOST if t.state.name == "FAIL" else ""),
             rerun_of=ua.get("rerun_of"),
             host=res.get("host", ""),
             worker=task.get("worker", ""),

@@ -490,3 +490,18 @@ def test_parquet_results_read_where_pyarrow_is_missing(res, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", without_pyarrow)
     with pytest.raises(OptsweepError, match=r"trials.parquet: reading Parquet needs pyarrow: pip"):
         optsweep.load(res.path)
+
+
+def test_loading_and_analysing_tables_does_not_import_optuna(res):
+    """A notebook that reads tables needs no Optuna: importing it costs time
+    and, through tqdm.auto, warns in Jupyter without ipywidgets."""
+    code = (
+        "import sys, optsweep\n"
+        "from optsweep import analysis, plots\n"
+        f"r = optsweep.load({str(res.path)!r})\n"
+        "analysis.best_per_optimizer(r.trials); analysis.failures(r.trials)\n"
+        "plots.plot_history(r.trials, r.meta); r.model()\n"
+        "print(sorted(m for m in ('optuna', 'tqdm') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stderr
