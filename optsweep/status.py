@@ -7,7 +7,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from .analysis import STATES, shown_states
+from .analysis import STATES, failures, shown_states
 from .errors import ConfigError
 from .results import read_meta, read_table, trials_frame, write_tables
 from .storage import is_url, open_storage, run_active, shown
@@ -63,12 +63,20 @@ def status_text(directory: Path) -> str:
         shown_state = shown_state.mask(df["state"] == "RUNNING", "interrupted")
     df = df.assign(shown=pd.Categorical(shown_state, categories=_STATES, ordered=True))
     by_state = df["shown"].value_counts()
-    parts = [f"{by_state[s]} {s}" for s in _STATES if by_state.get(s, 0)]
+    parts = [
+        f"{by_state[s]} {'failed' if s == 'fail' else s}" for s in _STATES if by_state.get(s, 0)
+    ]
     lines.append(f"trials: {len(df)}" + (f" ({', '.join(parts)})" if parts else ""))
     ended = df.loc[df["shown"].isin(["interrupted", "lost"]), "number"]
     pending = len(set(ended) - set(df["rerun_of"].dropna()))
     if pending:
         lines.append(f"  ({pending} interrupted or lost will run again when the study resumes)")
+    fails = failures(df)
+    if len(fails):  # why, by optimizer, and at which learning rates
+        lines.append(
+            "failed: "
+            + ", ".join(f"{r.optimizer} {r.cause} {r.n}{_lr_range(r)}" for r in fails.itertuples())
+        )
     for col in ("host", "worker"):  # by host, and by worker process when several ran
         named = df[df[col] != ""]
         if named[col].nunique() > 1:
@@ -100,6 +108,14 @@ def status_text(directory: Path) -> str:
 
 
 _STATES = [s.lower() for s in STATES]
+
+
+def _lr_range(r) -> str:
+    """`` (lr 0.3-2)`` of a :func:`~.analysis.failures` row (`` (lr 2)`` for one value)."""
+    if pd.isna(r.lr_low):
+        return ""
+    lo, hi = _fmt(r.lr_low), _fmt(r.lr_high)
+    return f" (lr {lo})" if lo == hi else f" (lr {lo}-{hi})"
 
 
 def _fmt(v) -> str:

@@ -396,6 +396,12 @@ def test_failed_trials_in_the_sensitivity_plot_and_the_report(tmp_path):
     write_report([r.path])
     md = (r.path / "report" / "report.md").read_text()
     assert "## Failures" in md and "| diverged |" in md
+    from optsweep.status import status_text
+
+    text = status_text(r.path)  # the command says it too: how many, why, at which rates
+    assert f"{len(bad)} failed" in text and "\nfailed: " in text and " diverged " in text
+    for opt, g in bad.groupby("optimizer"):
+        assert f"{opt} diverged {len(g)} (lr " in text
 
 
 def test_results_repr_is_one_line(res):
