@@ -122,7 +122,7 @@ def failures(trials: pd.DataFrame) -> pd.DataFrame:
     cause = reason.str.split(":", n=1).str[0].str.replace(r" at epoch \d+$", "", regex=True)
     bad = bad.assign(cause=cause.where(cause != "", "unknown"), reason=reason)
     lr = bad["lr"].astype(float) if "lr" in bad else pd.Series(np.nan, index=bad.index)
-    g = bad.assign(lr=lr).groupby(["optimizer", "cause"], sort=True)
+    g = bad.assign(lr=lr).groupby(["optimizer", "cause"], sort=True, dropna=False)
     out = pd.DataFrame(
         {
             "n": g.size(),

@@ -136,6 +136,9 @@ def test_failures_by_optimizer_and_cause():
     assert (f["lr_low"].tolist(), f["lr_high"].tolist()) == ([0.5, 0.1], [3.0, 0.1])
     assert f["example"].tolist() == ["diverged at epoch 3: x", "ValueError: bad"]
     assert A.failures(T.iloc[:4]).empty and list(A.failures(T.iloc[:4])) == list(f)
+    # a trial that failed before its optimizer was known is counted too
+    early = trials([{"optimizer": np.nan, "state": "FAIL", "reason": "RuntimeError: x"}])
+    assert A.failures(early)[["cause", "n"]].values.tolist() == [["RuntimeError", 1]]
 
 
 def test_best_per_optimizer_and_gap():
