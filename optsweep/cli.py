@@ -332,6 +332,11 @@ def _cmd_report(args) -> int:
     for d in dirs:
         if not (d / "meta.json").exists():
             raise ConfigError(f"{d}: not a results directory (no meta.json)")
+    if args.out and len({d.resolve() for d in dirs}) < 2:
+        raise ConfigError(
+            "--out is where the comparison of several studies goes; a study's own report "
+            f"goes to {dirs[0] / 'report'} (got {args.out!r})"
+        )
     _write_report(dirs, args.out, args.quiet, args.n_jobs)
     return 0
 

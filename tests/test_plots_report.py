@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import write_sweep
+from helpers import cli, write_sweep
 from matplotlib.figure import Figure
 
 import optsweep
@@ -511,3 +511,16 @@ def test_loading_and_analysing_tables_does_not_import_optuna(res):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_report_out_with_one_study_is_refused(res, tmp_path):
+    """--out places a comparison; with one study it would be ignored."""
+    out = tmp_path / "elsewhere"
+    proc = subprocess.run(
+        cli("report", res.path, "--out", out), capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 2 and proc.stderr == (
+        "optsweep: error: --out is where the comparison of several studies goes; a study's own "
+        f"report goes to {res.path / 'report'} (got {str(out)!r})\n"
+    )
+    assert not out.exists()
