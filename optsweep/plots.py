@@ -10,6 +10,7 @@ so instead of an exception.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 
 import numpy as np
@@ -83,8 +84,6 @@ class ShownFigure(Figure):
     since IPython's matplotlib display hook comes with pyplot's backend."""
 
     def _repr_png_(self) -> bytes:
-        import io
-
         buf = io.BytesIO()
         self.savefig(buf, format="png", dpi=100)
         return buf.getvalue()
