@@ -244,8 +244,12 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
         f"Data {Path(str(d.get('source', '?'))).name}: {d.get('n_train')} training and "
         f"{d.get('n_val')} validation samples, {d.get('n_features')} features{classes}. Network "
         f"{m.get('sizes')} ({m.get('activation')}, {m.get('head')} head), "
-        f"{meta.get('epochs')} epochs. Objective: {', '.join(meta['metrics'])} "
-        f"({', '.join(meta['directions'])})."
+        f"{meta.get('epochs')} epochs. Objective: "
+        + "; ".join(
+            f"{m}, the {P.metric_label(m, meta)}, {'minimised' if d == 'minimize' else 'maximised'}"
+            for m, d in zip(meta["metrics"], meta["directions"], strict=True)
+        )
+        + "."
     )
     doc.heading("Trials")
     counts = A.state_counts(t).query("count > 0")

@@ -348,6 +348,7 @@ def test_sweep_on_labels_that_are_not_class_codes(tmp_path):
     assert (res.trials["state"] == "COMPLETE").all() and res.trials["val_metric"].max() > 0.8
     report = (tmp_path / "r" / "pm" / "report" / "report.md").read_text()
     assert "2 features, 2 classes (-1, 1)." in report
+    assert "Objective: val_metric, the validation accuracy (fraction correct), maximised." in report
     fig = plots.plot_boundaries(*_boundaries(res))
     assert [t.get_text() for t in fig.legends[0].texts] == ["-1", "1"]
     assert fig.axes[0].get_xlabel() == "width (standardised)"
