@@ -375,7 +375,10 @@ def plot_sensitivity(trials: pd.DataFrame, meta: dict) -> Figure:
         elif g["failed"].any():  # a band below (or above) the values for the x markers
             y0, y1 = ax.get_ylim()
             pad = 0.1 * (y1 - y0)
-            ax.set_ylim(y0, y1 + pad) if worse > 0.5 else ax.set_ylim(y0 - pad, y1)
+            if worse > 0.5:
+                ax.set_ylim(y0, y1 + pad)
+            else:
+                ax.set_ylim(y0 - pad, y1)
         ax.set_xlabel(_X_LABELS.get(p, p))
         ax.set_ylabel(ylabel)
         ax.set_title(f"Sensitivity to {p}")
