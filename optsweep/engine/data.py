@@ -407,7 +407,7 @@ def load_data(
     legacy: bool = False,
     return_names: bool = False,
     **kwargs,
-):
+) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, list[str], list[str | int]]:
     """Load ``(X, y)`` from a generator name, a real data set name, or a path.
 
     Generators take their keyword arguments (``n_samples``, ``noise``, ...)
