@@ -128,6 +128,17 @@ def check_model(sweep: SweepConfig, data: Dataset) -> None:
     head that does not fit the labels (the sigmoid on three classes, the
     softmax on real-valued targets) would fail every trial alike."""
     model = model_config(sweep, data)
+    y = data.y_train
+    if sweep.model.head == "auto" and model.head == "linear" and y.ndim == 1:
+        values = np.unique(y)
+        if len(values) <= 10 and np.array_equal(values, np.round(values)):
+            log.warning(
+                "%s: data: the labels are the whole numbers %s stored as floats, so this is a "
+                "regression (a linear head); for a classifier store them as integers or set "
+                "model.head",
+                sweep.path,
+                ", ".join(f"{v:g}" for v in values),
+            )
     head, n_out = HEADS[model.head], model.sizes(data)[-1]
     try:
         head.check_outputs(n_out)

@@ -808,3 +808,26 @@ def test_best_per_optimizer_lines_are_aligned(tmp_path):
     values = [line.split()[1] for line in lines[1:]]
     assert lines[0] == "best val_metric per optimizer:" and len(set(map(len, values))) > 1
     assert len({line.index("(trial") for line in lines[1:]}) == 1
+
+
+def test_whole_number_labels_stored_as_floats_warn(tmp_path, caplog):
+    """y = 0.0/1.0 in an .npz is a regression target (floats), as documented;
+    a sweep that leaves the head to optsweep is told so before its trials."""
+    from optsweep.objective import check_model, load_dataset
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 2))
+    np.savez(tmp_path / "d.npz", X=X, y=(X[:, 0] > 0).astype(float))
+    text = write_sweep(tmp_path, "f", n_trials=2).read_text()
+    text = text.replace('source = "moons"\nn_samples = 200\nnoise = 0.2', 'source = "d.npz"')
+    (tmp_path / "f.toml").write_text(text)
+    sweep = load_sweep(tmp_path / "f.toml")
+    with caplog.at_level("WARNING", logger="optsweep.objective"):
+        check_model(sweep, load_dataset(sweep.data, sweep.model.head))
+    assert "the labels are the whole numbers 0, 1 stored as floats" in caplog.text
+    caplog.clear()
+    (tmp_path / "f.toml").write_text(text.replace("[model]", '[model]\nhead = "linear"'))
+    sweep = load_sweep(tmp_path / "f.toml")
+    with caplog.at_level("WARNING", logger="optsweep.objective"):
+        check_model(sweep, load_dataset(sweep.data, sweep.model.head))
+    assert caplog.text == ""  # asked for: no warning
