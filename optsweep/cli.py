@@ -157,7 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _run_options(wk)
 
-    st = sub.add_parser("status", **sub_kw, help="trials by state, best trial, time spent")
+    st = sub.add_parser(
+        "status", **sub_kw, help="trials by state, why trials failed, best trial, time spent"
+    )
     _results_arg(st)
 
     ex = sub.add_parser(
