@@ -148,6 +148,7 @@ class _Doc:
 
     def figure(self, name: str, plot: Callable[..., Figure], args: tuple, caption: str) -> None:
         """The figure ``plot(*args)``, saved as ``name.png`` when written."""
+        assert not self.stale or name in self.stale, f"{name} missing from STUDY_FIGURES"
         path = self.folder / f"{name}.png"
         self.jobs.append((plot, args, path))
         self.parts.append(("img", (len(self.jobs) - 1, caption, self.section)))
