@@ -82,7 +82,7 @@ def _results_arg(p: argparse.ArgumentParser, many: bool = False) -> None:
 def _run_options(p: argparse.ArgumentParser) -> None:
     """The options of ``run`` (and ``worker``)."""
     p.add_argument("sweep", help="a sweep file, e.g. sweeps/quickstart.toml")
-    p.add_argument("--n-jobs", type=_n_jobs, help="worker processes (-1: all cores)")
+    p.add_argument("-n", "--n-jobs", type=_n_jobs, help="worker processes (-1: all cores)")
     p.add_argument("--trials", type=_positive_int("--trials"), help="trial budget of the study")
     p.add_argument("--timeout", type=_seconds, help="stop asking for trials after S seconds")
     p.add_argument(
@@ -178,7 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     _results_arg(cf)
     cf.add_argument("--top", type=_positive_int("--top"), default=3, help="configurations (3)")
     cf.add_argument("--seeds", type=_positive_int("--seeds"), default=5, help="seeds each (5)")
-    cf.add_argument("--n-jobs", type=_n_jobs, default=-1, help="worker processes (-1: all cores)")
+    cf.add_argument(
+        "-n", "--n-jobs", type=_n_jobs, default=-1, help="worker processes (-1: all cores)"
+    )
 
     rp = sub.add_parser(
         "report",
@@ -190,7 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
     _results_arg(rp, many=True)
     rp.add_argument("--out", help="with several studies: where the comparison goes")
     rp.add_argument(
-        "--n-jobs", type=_n_jobs, default=-1, help="processes drawing the figures (-1: all cores)"
+        "-n",
+        "--n-jobs",
+        type=_n_jobs,
+        default=-1,
+        help="processes drawing the figures (-1: all cores)",
     )
     return parser
 

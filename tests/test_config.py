@@ -395,3 +395,13 @@ def test_vectorize_auto_depends_on_whether_the_sampler_learns(tmp_path, monkeypa
     with pytest.raises(Asked) as asked:
         cli_module.main(["run", str(p), "--vectorize", "auto"])
     assert asked.value.args[0].execution.vectorize == k
+
+
+@pytest.mark.parametrize("command", ["run", "worker", "confirm", "report"])
+def test_n_is_short_for_n_jobs(command):
+    """As the README's multi-host example writes it: `optsweep worker ... -n 4`."""
+    from optsweep.cli import build_parser
+
+    target = "results/x" if command in ("confirm", "report") else "sweeps/x.toml"
+    args = build_parser().parse_args([command, target, "-n", "3"])
+    assert args.n_jobs == 3
