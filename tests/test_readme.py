@@ -1,4 +1,5 @@
-"""The README's Python examples run as written (on a small quickstart study)."""
+"""The README's Python examples run as written (on a small quickstart study), and its
+command lines parse."""
 
 from __future__ import annotations
 
@@ -38,3 +39,27 @@ def test_readme_example_runs(code, tmp_path, monkeypatch, capsys):
     assert len(printed) == len(shown)
     for line, expected in zip(printed, shown, strict=True):
         assert line.startswith(expected), (line, expected)
+
+
+def _commands() -> list[str]:
+    """Every concrete ``optsweep ...`` command line in the README's shell blocks."""
+    out = []
+    for block in re.findall(r"```(?:bash|text)\n(.*?)```", (ROOT / "README.md").read_text(), re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            m = re.search(r"(?:^|\$ |&& )(?:\.venv/bin/)?optsweep (.*)", line.split("#")[0])
+            if m and "[" not in m.group(1) and "..." not in m.group(1):  # not a synopsis
+                out.append(m.group(1).strip())
+    return out
+
+
+def test_the_readme_s_commands_are_accepted():
+    """Each command the README shows parses with the options it uses (it once
+    wrote -n for --n-jobs before -n existed)."""
+    import shlex
+
+    from optsweep.cli import build_parser
+
+    commands = _commands()
+    assert len(commands) >= 10 and any(c.startswith("worker ") for c in commands)
+    for command in commands:
+        build_parser().parse_args(shlex.split(command))
