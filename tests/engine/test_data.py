@@ -227,3 +227,35 @@ def test_real_dataset_without_scikit_learn(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", fake)
     with pytest.raises(ImportError, match=r"pip install 'optsweep\[datasets\]'"):
         load_real("wine")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a,b,y\n1.5,2,0\n-1,0.5,1\n",
+        "a , b , y\n 1.5 , 2 , cat \n-1, 0.5,dog\n",
+        'a,"b",y\n"1.5",2,"cat, big"\n-1,0.5,dog\n',
+        "a,b,y\n\n1.5,2,0\n\n-1,0.5,1\n\n",
+        "a\tb\ty\n1.5\t2\t0.25\n-1\t0.5\t1\n",
+        "y,a\n1,2\n0,3\n",
+        "a,b,y\n1,2,3\n",
+        "a,b,y\n1,2,#1\n3,4,#2\n",
+        "a,b,y\r\n1,2,0\r\n3,4,1\r\n",
+    ],
+    ids=["plain", "spaces", "quoted", "blank", "tab", "one-feature", "one-row", "hash", "crlf"],
+)
+def test_csv_fast_reader_agrees_with_the_field_by_field_one(tmp_path, monkeypatch, text):
+    """NumPy's parser reads a CSV as Python's csv module and float() do."""
+    import optsweep.engine.data as data
+
+    p = tmp_path / "d.csv"
+    p.write_bytes(text.encode())
+    fast = []
+    loadtxt = data._loadtxt
+    monkeypatch.setattr(data, "_loadtxt", lambda *a: fast.append(loadtxt(*a)) or fast[-1])
+    X, y, names = load_csv(p, "y")
+    monkeypatch.setattr(data, "_loadtxt", lambda *a: None)  # the field-by-field reader
+    X2, y2, names2 = load_csv(p, "y")
+    assert fast and fast[0] is not None and names == names2  # NumPy's parser read it
+    np.testing.assert_array_equal(X, X2)
+    assert y.dtype == y2.dtype and y.tolist() == y2.tolist()
