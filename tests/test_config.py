@@ -289,7 +289,7 @@ def test_cli_exit_2_one_line_nothing_written(tmp_path):
     [
         (
             ["run", "S", "--n-jobs", "0"],
-            "argument --n-jobs: --n-jobs must be -1 (all cores) or >= 1 (got 0)",
+            "argument -n/--n-jobs: --n-jobs must be -1 (all cores) or >= 1 (got 0)",
         ),
         (["run", "S", "--trials", "x"], "argument --trials: --trials must be an integer (got 'x')"),
         (
