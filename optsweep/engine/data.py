@@ -251,6 +251,8 @@ def load_csv(path: str | Path, label: str) -> tuple[np.ndarray, np.ndarray, list
         if len(row) != len(header):
             raise ValueError(f"{path}: line {r} has {len(row)} fields, header has {len(header)}")
         raw_y.append(row[j].strip())
+        if not raw_y[-1]:  # a missing label would become a class of its own
+            raise ValueError(f"{path}: line {r}, label column {label!r} is empty")
         for c, (i, v) in enumerate((i, v) for i, v in enumerate(row) if i != j):
             try:
                 X[s, c] = number(v)
@@ -277,9 +279,10 @@ def _loadtxt(f, delimiter: str, features: list[int], label: int) -> tuple | None
             raw_y = np.loadtxt(f, dtype=str, usecols=[label], ndmin=1, **opts)
     except ValueError:
         return None
-    if len(raw_y) == 0 or len(raw_y) != len(X):
-        return None
-    return X, np.char.strip(raw_y).tolist()
+    raw_y = np.char.strip(raw_y)
+    if len(raw_y) == 0 or len(raw_y) != len(X) or not np.char.str_len(raw_y).all():
+        return None  # no rows, or an empty label: the other reader names the line
+    return X, raw_y.tolist()
 
 
 def _labels(raw, number) -> np.ndarray:

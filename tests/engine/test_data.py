@@ -137,6 +137,14 @@ def test_csv_with_semicolons_and_decimal_commas(tmp_path):
     assert X.tolist() == [[1.5, -2.0], [3.0, 0.5]] and y.tolist() == [0.25, 1.0]
 
 
+def test_csv_row_without_a_label(tmp_path):
+    """An empty label is refused, not made a class of its own."""
+    p = tmp_path / "d.csv"
+    p.write_text("a,y\n1,0\n2,1\n3,\n")
+    with pytest.raises(ValueError, match=r"d.csv: line 4, label column 'y' is empty"):
+        load_csv(p, "y")
+
+
 def test_csv_missing_label_column(tmp_path):
     p = tmp_path / "d.csv"
     p.write_text("a,b\n1,2\n")
