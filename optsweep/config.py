@@ -159,6 +159,7 @@ class DataSection:
     source: str
     args: dict = field(default_factory=dict)
     label: str | None = None
+    features: tuple[str, ...] | None = None  # a CSV's feature columns (default: all)
     val_fraction: float = 0.2
     standardize: bool = True
     seed: int = 0
@@ -449,7 +450,7 @@ def _percentile(c: _Checker, v: Any) -> float:
 
 
 def _data(c: _Checker, raw: Any, path: Path) -> DataSection:
-    base = ("source", "label", "val_fraction", "standardize", "seed", "legacy")
+    base = ("source", "label", "features", "val_fraction", "standardize", "seed", "legacy")
     if not isinstance(raw, dict):
         raise c.fail("data", "must be a table", raw)
     source = raw.get("source")
@@ -480,6 +481,17 @@ def _data(c: _Checker, raw: Any, path: Path) -> DataSection:
     label = raw.get("label")
     if label is not None:
         c.str_(label, "data.label")
+    features = raw.get("features")
+    if features is not None:
+        if Path(source).suffix != ".csv":
+            raise c.fail("data.features", "names the feature columns of a CSV source", features)
+        if not isinstance(features, list) or not features:
+            raise c.fail("data.features", "must be a list of column names", features)
+        for k, name in enumerate(features):
+            c.str_(name, f"data.features[{k}]")
+        if len(set(features)) < len(features) or label in features:
+            raise c.fail("data.features", "must name each column once, not the label", features)
+        features = tuple(features)
     vf = c.num(raw.get("val_fraction", 0.2), "data.val_fraction")
     if not 0 <= vf < 1:
         raise c.fail("data.val_fraction", "must be in [0, 1)", raw.get("val_fraction"))
@@ -492,6 +504,7 @@ def _data(c: _Checker, raw: Any, path: Path) -> DataSection:
         source=source,
         args=args,
         label=label,
+        features=features,
         val_fraction=vf,
         standardize=c.bool_(raw.get("standardize", True), "data.standardize"),
         seed=c.int_(raw.get("seed", 0), "data.seed", 0),

@@ -69,6 +69,7 @@ def load_dataset(data: DataSection, head: str = "auto", legacy: bool = False) ->
         label=data.label,
         legacy=data.legacy or legacy,
         return_names=True,
+        columns=data.features,
         **kwargs,
     )
     y = np.asarray(y)

@@ -56,6 +56,7 @@ from optuna.trial import TrialState
 from ._json import clean_json
 from .config import SweepConfig, check_vectorize
 from .engine import Dataset
+from .engine.data import NotANumber
 from .engine.population import max_members, population_cost
 from .errors import ConfigError, OptsweepError
 from .objective import (
@@ -850,7 +851,10 @@ def run_sweep(
     try:
         data = load_dataset(sweep.data, sweep.model.head)
     except (ValueError, ImportError, OSError) as e:
-        raise ConfigError(f"{sweep.path}: data: {e}") from None
+        hint = ""
+        if isinstance(e, NotANumber) and sweep.data.features is None:
+            hint = "; data.features lists the columns to use, to leave others out"
+        raise ConfigError(f"{sweep.path}: data: {e}{hint}") from None
     check_model(sweep, data)
     digest = data_digest(data)  # once: a pass over the arrays
     n_jobs = joblib.cpu_count() if sweep.execution.n_jobs == -1 else sweep.execution.n_jobs

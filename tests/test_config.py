@@ -166,7 +166,7 @@ CASES = [
     (
         "data.bogus",
         1,
-        "sweeps/x.toml: data.bogus is not a known key (known: source, label, val_fraction, standardize, seed, legacy, n_samples, shuffle, noise)",
+        "sweeps/x.toml: data.bogus is not a known key (known: source, label, features, val_fraction, standardize, seed, legacy, n_samples, shuffle, noise)",
     ),
     (
         "study.metric",
@@ -235,6 +235,24 @@ def test_generator_arguments_of_the_wrong_type(key, value, message):
     """Named, with the value, before the generator sees them (it said
     "could not convert string to float: 'high'")."""
     assert err(mutate(f"data.{key}", value)) == f"sweeps/x.toml: {message}"
+
+
+def test_csv_feature_columns(tmp_path):
+    (tmp_path / "d.csv").write_text("id,a,b,y\n1,2,3,0\n")
+    csv = {"source": str(tmp_path / "d.csv"), "label": "y"}
+    assert parse_sweep(
+        mutate("data", {**csv, "features": ["a", "b"]}), Path("x.toml")
+    ).data.features == ("a", "b")
+    for bad, why in [
+        ("a", "must be a list of column names (got 'a')"),
+        (["a", "a"], "must name each column once, not the label (got ['a', 'a'])"),
+        (["a", "y"], "must name each column once, not the label (got ['a', 'y'])"),
+        ([1], "data.features[0] must be a string (got 1)"),
+    ]:
+        assert why in err(mutate("data", {**csv, "features": bad}))
+    assert err(mutate("data.features", ["a"])) == (
+        "sweeps/x.toml: data.features names the feature columns of a CSV source (got ['a'])"
+    )
 
 
 def test_csv_source_needs_label(tmp_path):

@@ -831,3 +831,33 @@ def test_whole_number_labels_stored_as_floats_warn(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="optsweep.objective"):
         check_model(sweep, load_dataset(sweep.data, sweep.model.head))
     assert caplog.text == ""  # asked for: no warning
+
+
+def test_a_csv_with_columns_that_are_not_features(tmp_path):
+    """An id and a name column: refused with a hint at data.features, which
+    then chooses the feature columns."""
+    rows = [
+        f"{i},p{i},{i % 7 - 3},{(i * 5) % 11 - 5},{'yes' if i % 7 > 3 else 'no'}" for i in range(60)
+    ]
+    (tmp_path / "d.csv").write_text("id,name,a,b,y\n" + "\n".join(rows) + "\n")
+    text = write_sweep(tmp_path, "cols", n_trials=2).read_text()
+    text = text.replace(
+        'source = "moons"\nn_samples = 200\nnoise = 0.2', 'source = "d.csv"\nlabel = "y"'
+    )
+    (tmp_path / "cols.toml").write_text(text)
+    res = subprocess.run(
+        cli("run", tmp_path / "cols.toml", "--results-root", tmp_path / "r"),
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 2 and res.stderr.endswith(
+        "line 2, column 'name' is not a number (got 'p0'); data.features lists the columns "
+        "to use, to leave others out\n"
+    ), res.stderr
+    (tmp_path / "cols.toml").write_text(
+        text.replace('label = "y"', 'label = "y"\nfeatures = ["a", "b"]')
+    )
+    run_sweep(load_sweep(tmp_path / "cols.toml"), root=tmp_path / "r", progress=False)
+    res = optsweep.load(tmp_path / "r" / "cols")
+    assert res.meta["data"]["features"] == ["a", "b"] and res.meta["data"]["n_features"] == 2
+    assert res.meta["data"]["classes"] == ["no", "yes"] and len(res.trials) == 2

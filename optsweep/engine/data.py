@@ -206,8 +206,16 @@ def encode_labels(y: np.ndarray) -> tuple[np.ndarray, list[str | int]]:
     return codes.astype(np.intp).reshape(-1), values.tolist()  # names or ints, as given
 
 
-def load_csv(path: str | Path, label: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Read a CSV with a header row; ``label`` names the target column.
+class NotANumber(ValueError):
+    """A CSV feature field that is not a number (its message names the
+    line, the column and the value)."""
+
+
+def load_csv(
+    path: str | Path, label: str, columns: Sequence[str] | None = None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Read a CSV with a header row; ``label`` names the target column and
+    ``columns`` the feature columns, in order (default: all the others).
 
     Fields are separated by commas, semicolons or tabs (whichever the header
     has most of; with semicolons, numbers may have a decimal comma, as a
@@ -234,9 +242,19 @@ def load_csv(path: str | Path, label: str) -> tuple[np.ndarray, np.ndarray, list
         if label not in header:
             raise ValueError(f"{path}: label column {label!r} not in header ({', '.join(header)})")
         j = header.index(label)
-        feats = [h for i, h in enumerate(header) if i != j]
+        if columns is None:
+            use = [i for i in range(len(header)) if i != j]
+        else:
+            for c in columns:
+                if c not in header or c == label:
+                    raise ValueError(
+                        f"{path}: feature column {c!r} "
+                        + ("is the label" if c == label else f"not in header ({', '.join(header)})")
+                    )
+            use = [header.index(c) for c in columns]
+        feats = [header[i] for i in use]
         if delimiter != ";":  # decimal commas need the field-by-field reader
-            fast = _loadtxt(f, delimiter, [i for i in range(len(header)) if i != j], j)
+            fast = _loadtxt(f, delimiter, len(header), use, j)
             if fast is not None:
                 return fast[0], _labels(fast[1], float), feats
         f.seek(0)
@@ -253,35 +271,38 @@ def load_csv(path: str | Path, label: str) -> tuple[np.ndarray, np.ndarray, list
         raw_y.append(row[j].strip())
         if not raw_y[-1]:  # a missing label would become a class of its own
             raise ValueError(f"{path}: line {r}, label column {label!r} is empty")
-        for c, (i, v) in enumerate((i, v) for i, v in enumerate(row) if i != j):
+        for c, (i, v) in enumerate((i, row[i]) for i in use):
             try:
                 X[s, c] = number(v)
             except ValueError:
-                raise ValueError(
+                raise NotANumber(
                     f"{path}: line {r}, column {header[i]!r} is not a number (got {v!r})"
                 ) from None
     return X, _labels(raw_y, number), feats
 
 
-def _loadtxt(f, delimiter: str, features: list[int], label: int) -> tuple | None:
+def _loadtxt(f, delimiter: str, width: int, features: list[int], label: int) -> tuple | None:
     """The body of an open CSV (after its header) by ``np.loadtxt``: the
-    feature columns as floats and the label column as strings; None where
-    NumPy refuses it (or finds no rows), for the field-by-field reader."""
+    feature columns as floats and the label column as strings. None, for
+    the field-by-field reader, where a line has another number of fields
+    than the header's ``width`` (``usecols`` would skip them unchecked), a
+    field is quoted (a quoted delimiter would make the count wrong), NumPy
+    refuses a value, there are no rows, or a label is empty."""
     import warnings
 
-    start = f.tell()
-    opts = {"delimiter": delimiter, "comments": None, "quotechar": '"'}
+    lines = [line for line in f.read().splitlines() if line.strip()]
+    if not lines or any(line.count(delimiter) != width - 1 or '"' in line for line in lines):
+        return None
+    opts = {"delimiter": delimiter, "comments": None, "ndmin": 1}
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "input contained no data": the other reader says it
-            X = np.loadtxt(f, dtype=np.float64, usecols=features, ndmin=2, **opts)
-            f.seek(start)
-            raw_y = np.loadtxt(f, dtype=str, usecols=[label], ndmin=1, **opts)
+            warnings.simplefilter("ignore")
+            X = np.loadtxt(lines, dtype=np.float64, usecols=features, **{**opts, "ndmin": 2})
+            raw_y = np.char.strip(np.loadtxt(lines, dtype=str, usecols=[label], **opts))
     except ValueError:
         return None
-    raw_y = np.char.strip(raw_y)
-    if len(raw_y) == 0 or len(raw_y) != len(X) or not np.char.str_len(raw_y).all():
-        return None  # no rows, or an empty label: the other reader names the line
+    if len(raw_y) != len(X) or not np.char.str_len(raw_y).all():
+        return None
     return X, raw_y.tolist()
 
 
@@ -442,6 +463,7 @@ def load_data(
     label: str | None = None,
     legacy: bool = False,
     return_names: bool = False,
+    columns: Sequence[str] | None = None,
     **kwargs,
 ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, list[str], list[str | int]]:
     """Load ``(X, y)`` from a generator name, a real data set name, or a path.
@@ -449,7 +471,8 @@ def load_data(
     Generators take their keyword arguments (``n_samples``, ``noise``, ...)
     and draw from ``RandomState(seed)``. With ``legacy=True`` they draw from
     the global state after ``np.random.seed(seed)``, as the seed's course does.
-    A ``.csv`` path needs ``label``; an ``.npz`` path holds ``X`` and ``y``.
+    A ``.csv`` path needs ``label`` (and may name its feature ``columns``);
+    an ``.npz`` path holds ``X`` and ``y``.
     Labels given as names are encoded as ``0..k-1`` (:func:`encode_labels`);
     numbers are returned as they are.
 
@@ -477,7 +500,7 @@ def load_data(
     elif (path := Path(source)).suffix == ".csv":
         if not label:
             raise ValueError(f"{path}: a CSV file needs the name of its label column")
-        X, y, features = load_csv(path, label)
+        X, y, features = load_csv(path, label, columns)
     elif path.suffix == ".npz":
         X, y = load_npz(path)
     else:
