@@ -354,6 +354,8 @@ class Model:
         The standardisation ``(x - mean) / std`` of the inputs; None: none.
     classes : tuple of str or int
         The label of each class code (empty: the codes are the labels).
+    features : tuple of str
+        The input columns, in order (empty where the results do not say).
     """
 
     network: Network
@@ -361,16 +363,19 @@ class Model:
     mean: np.ndarray | None
     std: np.ndarray | None
     classes: tuple[str | int, ...]
+    features: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
+        def listed(items: tuple) -> str:
+            return ", ".join(map(str, items[:10])) + (", ..." if len(items) > 10 else "")
+
         net = self.network
-        classes = ", ".join(map(str, self.classes[:10])) + (
-            ", ..." if len(self.classes) > 10 else ""
-        )
+        scaling = "raw" if self.mean is None else "standardised"
+        inputs = f"{listed(self.features)} ({scaling})" if self.features else scaling
         return (
             f"<Model of trial {self.trial}: network {net.sizes} ({net.activation.name}, "
-            f"{net.head.name} head), inputs {'raw' if self.mean is None else 'standardised'}"
-            + (f", classes {classes}" if classes else "")
+            f"{net.head.name} head), inputs {inputs}"
+            + (f", classes {listed(self.classes)}" if self.classes else "")
             + ">"
         )
 
@@ -463,6 +468,7 @@ class Results:
             None if scaler is None else np.asarray(scaler["mean"], dtype=np.float64),
             None if scaler is None else np.asarray(scaler["std"], dtype=np.float64),
             tuple(data.get("classes") or ()),
+            tuple(data.get("features") or ()),
         )
 
 

@@ -356,7 +356,7 @@ def test_sweep_on_labels_that_are_not_class_codes(tmp_path):
     model = res.model()  # the best trial's network, on raw inputs, with the labels as given
     assert repr(model) == (
         f"<Model of trial {model.trial}: network [2, 8, 1] (relu, sigmoid head), "
-        "inputs standardised, classes -1, 1>"
+        "inputs width, height (standardised), classes -1, 1>"
     )
     assert model.trial == res.trials.sort_values("value", ascending=False)["number"].iloc[0]
     raw = np.array([[2.0, -1.0], [-1.5, 1.0]])  # width - height: far above and below 0
