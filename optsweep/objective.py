@@ -140,6 +140,16 @@ def check_model(sweep: SweepConfig, data: Dataset) -> None:
                 sweep.path,
                 ", ".join(f"{v:g}" for v in values),
             )
+    if model.head != "linear" and y.ndim == 1 and len(np.unique(y)) < 2:
+        only = data.classes[0] if data.classes else y[0]
+        d = sweep.data
+        got = (
+            f"data.label {d.label!r}" if d.label else f"data.source {os.path.basename(d.source)!r}"
+        )
+        raise ConfigError(
+            f"{sweep.path}: data: the training labels are one class only ({only}): there is "
+            f"nothing to tell apart (got {got})"
+        )
     head, n_out = HEADS[model.head], model.sizes(data)[-1]
     try:
         head.check_outputs(n_out)

@@ -559,7 +559,8 @@ def plot_boundaries(
     features = d.get("features") or ["x1", "x2"]
     scale = " (standardised)" if d.get("standardized", True) else ""
     k = max(int(y.max()) + 1, 2, len(d.get("classes") or []))
-    classes = [str(c) for c in d.get("classes") or range(k)]
+    names = list(d.get("classes") or [])
+    classes = [str(names[c]) if c < len(names) else str(c) for c in range(k)]
     # one colour per class: blue and red for two, tab10's first k for up to ten
     cmap = mpl.colormaps["coolwarm" if k == 2 else "tab10" if k <= 10 else "turbo"]
     norm = mpl.colors.Normalize(-0.5, (10 if 2 < k <= 10 else k) - 0.5)

@@ -861,3 +861,21 @@ def test_a_csv_with_columns_that_are_not_features(tmp_path):
     res = optsweep.load(tmp_path / "r" / "cols")
     assert res.meta["data"]["features"] == ["a", "b"] and res.meta["data"]["n_features"] == 2
     assert res.meta["data"]["classes"] == ["no", "yes"] and len(res.trials) == 2
+
+
+def test_data_of_one_class_is_refused(tmp_path):
+    """A label column with one value (the wrong column, say): refused before
+    any trial, not trained to a trivial accuracy of 1."""
+    rows = [f"{i},{i * 2},cat" for i in range(30)]
+    (tmp_path / "d.csv").write_text("a,b,y\n" + "\n".join(rows) + "\n")
+    text = write_sweep(tmp_path, "one", n_trials=2).read_text()
+    text = text.replace(
+        'source = "moons"\nn_samples = 200\nnoise = 0.2', 'source = "d.csv"\nlabel = "y"'
+    )
+    (tmp_path / "one.toml").write_text(text)
+    with pytest.raises(
+        ConfigError,
+        match=r"one.toml: data: the training labels are one class only \(cat\): .* \(got data.label 'y'\)",
+    ):
+        run_sweep(load_sweep(tmp_path / "one.toml"), root=tmp_path / "r", progress=False)
+    assert not (tmp_path / "r" / "one" / "trials.parquet").exists()
