@@ -127,7 +127,9 @@ def data_digest(data: Dataset) -> str:
 def check_model(sweep: SweepConfig, data: Dataset) -> None:
     """The sweep's network against its data, once before any trial: an output
     head that does not fit the labels (the sigmoid on three classes, the
-    softmax on real-valued targets) would fail every trial alike."""
+    softmax on real-valued targets) would fail every trial alike, and labels
+    of one class leave nothing to learn. Whole-number labels stored as
+    floats, which make a regression, get a warning."""
     model = model_config(sweep, data)
     y = data.y_train
     if sweep.model.head == "auto" and model.head == "linear" and y.ndim == 1:

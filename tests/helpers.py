@@ -64,6 +64,19 @@ def write_sweep(
     return p
 
 
+#: The data lines of :data:`BASE` that :func:`file_sweep` replaces.
+MOONS = 'source = "moons"\nn_samples = 200\nnoise = 0.2'
+
+
+def file_sweep(tmp: Path, name: str, source: object, label: str | None = None, **kwargs) -> Path:
+    """:func:`write_sweep` with its data read from a file (``label``: a CSV's
+    label column)."""
+    p = write_sweep(tmp, name, **kwargs)
+    data = f'source = "{source}"' + (f'\nlabel = "{label}"' if label else "")
+    p.write_text(p.read_text().replace(MOONS, data))
+    return p
+
+
 def subdir(tmp: Path, name: str) -> Path:
     """A new folder ``tmp/name``."""
     d = tmp / name
@@ -90,3 +103,18 @@ def assert_values_match_curves(results, metric: str = "val_metric") -> None:
         expected = last.loc[done["number"].to_numpy(), metric].to_numpy()
         assert done["value"].notna().all(), done[["number", "value", "epochs_run"]]
         assert (done["value"].to_numpy() == expected).all(), state
+
+
+def hide_import(monkeypatch, package: str) -> None:
+    """Make ``import package`` (and its submodules) fail for the rest of the
+    test, as on a machine where it is not installed."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def without(name, *args, **kwargs):
+        if name == package or name.startswith(package + "."):
+            raise ImportError(f"no {package}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without)

@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from helpers import BASE, cli, write_sweep
+from helpers import BASE, cli, file_sweep, write_sweep
 
 from optsweep.config import load_sweep, parse_sweep
 from optsweep.errors import ConfigError
@@ -363,12 +363,8 @@ def test_a_head_that_does_not_fit_the_labels_is_refused_before_any_trial(
     values = labels.split()
     rows = [f"{i},{-i},{values[i % len(values)]}" for i in range(30)]
     (tmp_path / "d.csv").write_text("a,b,y\n" + "\n".join(rows) + "\n")
-    text = BASE.format(name="h", n_trials=2, epochs=2, n_jobs=1, study_extra="")
-    text = text.replace(
-        'source = "moons"\nn_samples = 200\nnoise = 0.2', 'source = "d.csv"\nlabel = "y"'
-    )
-    p = tmp_path / "h.toml"
-    p.write_text(text.replace("hidden = [8]", f'hidden = [8]\nhead = "{head}"'))
+    p = file_sweep(tmp_path, "h", "d.csv", "y", n_trials=2, epochs=2)
+    p.write_text(p.read_text().replace("hidden = [8]", f'hidden = [8]\nhead = "{head}"'))
     res = subprocess.run(
         cli("run", p, "--results-root", tmp_path / "r"),
         capture_output=True,

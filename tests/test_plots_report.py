@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import cli, write_sweep
+from helpers import cli, file_sweep, hide_import, write_sweep
 from matplotlib.figure import Figure
 
 import optsweep
@@ -353,12 +353,7 @@ def test_confirm_finds_a_relative_data_file_and_refuses_changed_data(tmp_path):
     rng = np.random.default_rng(0)
     rows = [f"{a:.5f},{b:.5f},{int(a * b > 0)}" for a, b in rng.normal(size=(80, 2))]
     (proj / "d.csv").write_text("a,b,y\n" + "\n".join(rows) + "\n")
-    path = write_sweep(proj, "rel", n_trials=3, epochs=3)
-    path.write_text(
-        path.read_text().replace(
-            'source = "moons"\nn_samples = 200\nnoise = 0.2', 'source = "d.csv"\nlabel = "y"'
-        )
-    )
+    path = file_sweep(proj, "rel", "d.csv", "y", n_trials=3, epochs=3)
     run_sweep(load_sweep(path), root=tmp_path / "results", progress=False)
     runs = confirm(tmp_path / "results" / "rel", top=1, seeds=2)  # run from the repository
     assert len(runs) == 2 and (runs["status"] == "complete").all()
@@ -481,19 +476,10 @@ def test_a_loaded_table_knows_which_way_is_better(tmp_path):
 def test_parquet_results_read_where_pyarrow_is_missing(res, monkeypatch):
     """Results copied to a machine without pyarrow: one line saying what to
     install, not pandas' message about engines."""
-    import builtins
-
     from optsweep.errors import OptsweepError
 
     assert (res.path / "trials.parquet").exists()
-    real_import = builtins.__import__
-
-    def without_pyarrow(name, *a, **k):
-        if name.startswith("pyarrow"):
-            raise ImportError("no pyarrow")
-        return real_import(name, *a, **k)
-
-    monkeypatch.setattr(builtins, "__import__", without_pyarrow)
+    hide_import(monkeypatch, "pyarrow")
     with pytest.raises(OptsweepError, match=r"trials.parquet: reading Parquet needs pyarrow: pip"):
         optsweep.load(res.path)
 

@@ -19,7 +19,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from helpers import cli, subdir, write_sweep
+from helpers import cli, file_sweep, subdir, write_sweep
 
 import optsweep
 from optsweep.config import load_sweep
@@ -311,12 +311,8 @@ def test_sweep_on_a_csv_file(tmp_path):
         f"{x[0]},{x[1]},{x[2]},{'yes' if x[0] + x[1] > 0 else 'no'}" for x in X
     ]
     (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
-    text = write_sweep(tmp_path, "csv", n_trials=3).read_text()
-    text = text.replace(
-        'source = "moons"\nn_samples = 200\nnoise = 0.2', 'source = "d.csv"\nlabel = "kind"'
-    )
-    (tmp_path / "csv.toml").write_text(text)
-    run_sweep(load_sweep(tmp_path / "csv.toml"), root=tmp_path / "r", progress=False)
+    path = file_sweep(tmp_path, "csv", "d.csv", "kind", n_trials=3)
+    run_sweep(load_sweep(path), root=tmp_path / "r", progress=False)
     res = optsweep.load(tmp_path / "r" / "csv")
     assert len(res.trials) == 3 and res.meta["data"]["n_features"] == 3
     assert (res.trials["val_metric"].dropna() > 0.6).any()
@@ -334,11 +330,7 @@ def test_sweep_on_labels_that_are_not_class_codes(tmp_path):
     X = rng.normal(size=(160, 2))
     lines = ["width,height,y"] + [f"{a},{b},{1 if a - b > 0 else -1}" for a, b in X]
     (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
-    text = write_sweep(tmp_path, "pm", n_trials=3).read_text()
-    text = text.replace(
-        'source = "moons"\nn_samples = 200\nnoise = 0.2', 'source = "d.csv"\nlabel = "y"'
-    )
-    (tmp_path / "pm.toml").write_text(text)
+    file_sweep(tmp_path, "pm", "d.csv", "y", n_trials=3)
     run_sweep(load_sweep(tmp_path / "pm.toml"), root=tmp_path / "r", progress=False)
     res = optsweep.load(tmp_path / "r" / "pm")
     study_report(res)
@@ -552,12 +544,9 @@ def test_resuming_with_another_experiment_is_refused(tmp_path):
     rng = np.random.default_rng(0)
     rows = [f"{a:.6f},{b:.6f},{int(a * b > 0)}" for a, b in rng.normal(size=(60, 2))]
     data.write_text("a,b,y\n" + "\n".join(rows) + "\n")
-    path = write_sweep(tmp_path, "exp", n_trials=2, epochs=3)
-    text = path.read_text().replace(
-        'source = "moons"\nn_samples = 200\nnoise = 0.2', f'source = "{data}"\nlabel = "y"'
-    )
+    path = file_sweep(tmp_path, "exp", data, "y", n_trials=2, epochs=3)
+    text = path.read_text()
     root = tmp_path / "results"
-    path.write_text(text)
     run_sweep(load_sweep(path), root=root, progress=False)
     meta = (root / "exp" / "meta.json").read_text()
 
@@ -818,9 +807,7 @@ def test_whole_number_labels_stored_as_floats_warn(tmp_path, caplog):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(80, 2))
     np.savez(tmp_path / "d.npz", X=X, y=(X[:, 0] > 0).astype(float))
-    text = write_sweep(tmp_path, "f", n_trials=2).read_text()
-    text = text.replace('source = "moons"\nn_samples = 200\nnoise = 0.2', 'source = "d.npz"')
-    (tmp_path / "f.toml").write_text(text)
+    text = file_sweep(tmp_path, "f", "d.npz", n_trials=2).read_text()
     sweep = load_sweep(tmp_path / "f.toml")
     with caplog.at_level("WARNING", logger="optsweep.objective"):
         check_model(sweep, load_dataset(sweep.data, sweep.model.head))
@@ -840,11 +827,7 @@ def test_a_csv_with_columns_that_are_not_features(tmp_path):
         f"{i},p{i},{i % 7 - 3},{(i * 5) % 11 - 5},{'yes' if i % 7 > 3 else 'no'}" for i in range(60)
     ]
     (tmp_path / "d.csv").write_text("id,name,a,b,y\n" + "\n".join(rows) + "\n")
-    text = write_sweep(tmp_path, "cols", n_trials=2).read_text()
-    text = text.replace(
-        'source = "moons"\nn_samples = 200\nnoise = 0.2', 'source = "d.csv"\nlabel = "y"'
-    )
-    (tmp_path / "cols.toml").write_text(text)
+    text = file_sweep(tmp_path, "cols", "d.csv", "y", n_trials=2).read_text()
     res = subprocess.run(
         cli("run", tmp_path / "cols.toml", "--results-root", tmp_path / "r"),
         capture_output=True,
@@ -868,11 +851,7 @@ def test_data_of_one_class_is_refused(tmp_path):
     any trial, not trained to a trivial accuracy of 1."""
     rows = [f"{i},{i * 2},cat" for i in range(30)]
     (tmp_path / "d.csv").write_text("a,b,y\n" + "\n".join(rows) + "\n")
-    text = write_sweep(tmp_path, "one", n_trials=2).read_text()
-    text = text.replace(
-        'source = "moons"\nn_samples = 200\nnoise = 0.2', 'source = "d.csv"\nlabel = "y"'
-    )
-    (tmp_path / "one.toml").write_text(text)
+    file_sweep(tmp_path, "one", "d.csv", "y", n_trials=2)
     with pytest.raises(
         ConfigError,
         match=r"one.toml: data: the training labels are one class only \(cat\): .* \(got data.label 'y'\)",

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from helpers import hide_import
 
 from optsweep.engine import (
     GENERATORS,
@@ -150,27 +151,21 @@ def test_csv_chosen_feature_columns(tmp_path):
         load_csv(p, "y", ["a", "y"])
 
 
-def test_csv_row_of_the_wrong_length(tmp_path):
-    """A row with a field more than the header is refused (NumPy's parser,
-    reading chosen columns, would not notice)."""
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # a field too many (NumPy's parser, reading chosen columns, would not notice)
+        ("a,b,y\n1,2,0\n1,2,0,9\n", r"d.csv: line 3 has 4 fields, header has 3"),
+        # an empty label, not made a class of its own
+        ("a,y\n1,0\n2,1\n3,\n", r"d.csv: line 4, label column 'y' is empty"),
+        ("a,b\n1,2\n", r"d.csv: label column 'y' not in header \(a, b\)"),
+    ],
+    ids=["row-too-long", "empty-label", "no-label-column"],
+)
+def test_csv_refused(tmp_path, text, message):
     p = tmp_path / "d.csv"
-    p.write_text("a,b,y\n1,2,0\n1,2,0,9\n")
-    with pytest.raises(ValueError, match=r"d.csv: line 3 has 4 fields, header has 3"):
-        load_csv(p, "y")
-
-
-def test_csv_row_without_a_label(tmp_path):
-    """An empty label is refused, not made a class of its own."""
-    p = tmp_path / "d.csv"
-    p.write_text("a,y\n1,0\n2,1\n3,\n")
-    with pytest.raises(ValueError, match=r"d.csv: line 4, label column 'y' is empty"):
-        load_csv(p, "y")
-
-
-def test_csv_missing_label_column(tmp_path):
-    p = tmp_path / "d.csv"
-    p.write_text("a,b\n1,2\n")
-    with pytest.raises(ValueError, match=r"d.csv: label column 'y' not in header \(a, b\)"):
+    p.write_text(text)
+    with pytest.raises(ValueError, match=message):
         load_csv(p, "y")
 
 
@@ -245,16 +240,7 @@ def test_real_datasets_load(name):
 
 
 def test_real_dataset_without_scikit_learn(monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def fake(name, *a, **k):
-        if name.startswith("sklearn"):
-            raise ImportError("no sklearn")
-        return real_import(name, *a, **k)
-
-    monkeypatch.setattr(builtins, "__import__", fake)
+    hide_import(monkeypatch, "sklearn")
     with pytest.raises(ImportError, match=r"pip install 'optsweep\[datasets\]'"):
         load_real("wine")
 
