@@ -133,7 +133,8 @@ def check_model(sweep: SweepConfig, data: Dataset) -> None:
     model = model_config(sweep, data)
     y = data.y_train
     if sweep.model.head == "auto" and model.head == "linear" and y.ndim == 1:
-        values = np.unique(y)
+        raw = y if data.target_scaler is None else data.target_scaler.inverse(y)
+        values = np.unique(np.round(raw, 9))  # as stored, before the standardisation
         if len(values) <= 10 and np.array_equal(values, np.round(values)):
             log.warning(
                 "%s: data: the labels are the whole numbers %s stored as floats, so this is a "

@@ -49,7 +49,10 @@ def metric_label(metric: str, meta: dict) -> str:
     if metric.endswith("_metric"):
         return f"{part} {kind}"
     if metric.endswith("_loss"):
-        return f"{part} loss ({_LOSS_NAMES.get(head, 'loss')})"
+        name = _LOSS_NAMES.get(head, "loss")
+        if meta.get("data", {}).get("target_scaler"):
+            name += " of standardised targets"
+        return f"{part} loss ({name})"
     if metric == "train_seconds":
         return "training time (s)"
     return metric
@@ -543,7 +546,9 @@ def plot_boundaries(
     models: Sequence[tuple[str, int, dict]], X: np.ndarray, y: np.ndarray, meta: dict
 ) -> Figure:
     """Decision regions of each optimizer's best model over the training points
-    (the course's figures). ``models``: (optimizer, trial, weights) triples."""
+    (the course's figures); for a regression, each model's predictions over
+    the plane, the points coloured by their targets on the same scale.
+    ``models``: (optimizer, trial, weights) triples."""
     from .engine import Network
 
     n = max(len(models), 1)
@@ -558,14 +563,22 @@ def plot_boundaries(
     d = meta.get("data", {})
     features = d.get("features") or ["x1", "x2"]
     scale = " (standardised)" if d.get("standardized", True) else ""
+    for ax in axes:
+        ax.set_xlabel(features[0] + scale)
+        ax.set_ylabel(features[1] + scale)
+        ax.grid(False)
+    nets = [
+        (opt, trial, Network.from_state(w, activation=act, head=head)) for opt, trial, w in models
+    ]
+    if head == "linear":
+        return _prediction_surfaces(fig, axes, nets, X, y, (xx, yy, pts), d)
     k = max(int(y.max()) + 1, 2, len(d.get("classes") or []))
     names = list(d.get("classes") or [])
     classes = [str(names[c]) if c < len(names) else str(c) for c in range(k)]
     # one colour per class: blue and red for two, tab10's first k for up to ten
     cmap = mpl.colormaps["coolwarm" if k == 2 else "tab10" if k <= 10 else "turbo"]
     norm = mpl.colors.Normalize(-0.5, (10 if 2 < k <= 10 else k) - 0.5)
-    for ax, (opt, trial, w) in zip(axes, models):
-        net = Network.from_state(w, activation=act, head=head)
+    for ax, (opt, trial, net) in zip(axes, nets):
         pred = net.predict(pts).reshape(xx.shape)
         ax.contourf(xx, yy, pred, alpha=0.35, cmap=cmap, norm=norm, levels=np.arange(k + 1) - 0.5)
         ax.scatter(
@@ -579,15 +592,46 @@ def plot_boundaries(
             norm=norm,
         )
         ax.set_title(f"{opt} (trial {trial})")
-        ax.set_xlabel(features[0] + scale)
-        ax.set_ylabel(features[1] + scale)
-        ax.grid(False)
     handles = [
         mpl.lines.Line2D([], [], ls="", marker="o", ms=5, mec="black", mew=0.3, color=cmap(norm(c)))
         for c in range(k)
     ]
     fig.legend(
         handles, classes, title="class", loc="outside right center", fontsize=8, title_fontsize=8
+    )
+    return fig
+
+
+def _prediction_surfaces(fig, axes, nets, X, y, grid, data: dict) -> Figure:
+    """A regression's :func:`plot_boundaries`: each network's prediction of
+    the (first) target over the plane, in the targets' units, and the
+    training points coloured by their targets on the same colour scale."""
+    import matplotlib as mpl
+
+    xx, yy, pts = grid
+    target = data.get("target_scaler")
+
+    def units(z: np.ndarray) -> np.ndarray:  # standardised targets back to their own units
+        if not target:
+            return z
+        return z * np.atleast_1d(target["std"])[0] + np.atleast_1d(target["mean"])[0]
+
+    truth = units(np.asarray(y, dtype=float).reshape(len(y), -1)[:, 0])
+    preds = [units(net.predict(pts)[:, 0]).reshape(xx.shape) for _, _, net in nets]
+    norm = mpl.colors.Normalize(truth.min(), truth.max() if truth.max() > truth.min() else 1.0)
+    cmap = mpl.colormaps["viridis"]
+    for ax, (opt, trial, _), pred in zip(axes, nets, preds):
+        ax.contourf(xx, yy, pred, levels=15, cmap=cmap, norm=norm, alpha=0.6, extend="both")
+        ax.scatter(
+            X[:, 0], X[:, 1], c=truth, cmap=cmap, norm=norm, s=8, edgecolors="black", linewidths=0.2
+        )
+        ax.set_title(f"{opt} (trial {trial})")
+    label = data.get("label") or "target"
+    fig.colorbar(
+        mpl.cm.ScalarMappable(norm=norm, cmap=cmap),
+        ax=list(axes),
+        label=f"{label}: predicted (shading), true (points)",
+        extend="both",
     )
     return fig
 

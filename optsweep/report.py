@@ -241,6 +241,10 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
         listed = ", ".join(map(str, names[:10])) + (", ..." if len(names) > 10 else "")
         shown = f" ({listed})" if names else ""
         classes = f", {d['n_classes']} classes{shown}"
+    if target := d.get("target_scaler"):
+        mean, sd = np.atleast_1d(target["mean"]), np.atleast_1d(target["std"])
+        spread = f" (mean {mean[0]:.4g}, sd {sd[0]:.4g})" if mean.size == 1 else ""
+        classes = f", a real-valued target{spread}, standardised"
     doc.text(
         f"Data {Path(str(d.get('source', '?'))).name}: {d.get('n_train')} training and "
         f"{d.get('n_val')} validation samples, {d.get('n_features')} features{classes}. Network "
@@ -397,8 +401,9 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
             ),
         )
     boundaries = _boundaries(res)
+    regression = m.get("head") == "linear"
     if boundaries is not None:
-        doc.heading("Decision boundaries")
+        doc.heading("Predictions" if regression else "Decision boundaries")
         _section(
             doc,
             "boundaries",
@@ -406,7 +411,9 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
                 "boundaries",
                 P.plot_boundaries,
                 boundaries,
-                "Decision regions of each optimizer's best model",
+                "Predictions of each optimizer's best model over the training points"
+                if regression
+                else "Decision regions of each optimizer's best model",
             ),
         )
     conf = read_table(res.path, "confirm")

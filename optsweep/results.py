@@ -343,7 +343,8 @@ def load_weights(directory: str | Path, number: int) -> dict[str, np.ndarray]:
 @dataclass(frozen=True)
 class Model:
     """A trial's saved network with what it needs to predict on raw inputs:
-    the study's input scaling (fitted on its training part) and class names.
+    the study's input scaling (fitted on its training part) and class names,
+    or a regression's target scaling.
 
     Attributes
     ----------
@@ -356,6 +357,9 @@ class Model:
         The label of each class code (empty: the codes are the labels).
     features : tuple of str
         The input columns, in order (empty where the results do not say).
+    y_mean, y_std : ndarray or None
+        A regression's target standardisation: predictions are ``z * y_std +
+        y_mean`` for the network's output ``z``; None: the targets were raw.
     """
 
     network: Network
@@ -364,6 +368,8 @@ class Model:
     std: np.ndarray | None
     classes: tuple[str | int, ...]
     features: tuple[str, ...] = ()
+    y_mean: np.ndarray | None = None
+    y_std: np.ndarray | None = None
 
     def __repr__(self) -> str:
         def listed(items: tuple) -> str:
@@ -376,6 +382,7 @@ class Model:
             f"<Model of trial {self.trial}: network {net.sizes} ({net.activation.name}, "
             f"{net.head.name} head), inputs {inputs}"
             + (f", classes {listed(self.classes)}" if self.classes else "")
+            + (", targets standardised" if self.y_mean is not None else "")
             + ">"
         )
 
@@ -388,15 +395,21 @@ class Model:
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """The output layer's activations on raw inputs: class probabilities
-        (the positive class's for a sigmoid head) or values."""
-        return self.network.predict_proba(self._scaled(X))
+        (the positive class's for a sigmoid head) or, for a regression,
+        values in the targets' units (one column per output)."""
+        out = self.network.predict_proba(self._scaled(X))
+        if self.network.head.task == "regression" and self.y_mean is not None:
+            return out * self.y_std + self.y_mean
+        return out
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Class labels (as in the data: names, or the original numbers) or,
-        for a regression, values (one column per output; flat for one)."""
-        y = self.network.predict(self._scaled(X))
+        for a regression, values in the targets' units (one column per
+        output; flat for one)."""
         if self.network.head.task == "regression":
+            y = self.predict_proba(X)
             return y[:, 0] if y.shape[1] == 1 else y
+        y = self.network.predict(self._scaled(X))
         return np.asarray(self.classes)[y] if self.classes else y
 
 
@@ -453,7 +466,7 @@ class Results:
             shown = ", ".join(map(str, kept)) or "none"
             raise ValueError(f"{path}: no saved weights for trial {number} (kept: {shown})")
         data, model = self.meta.get("data", {}), self.meta.get("model", {})
-        scaler = data.get("scaler")
+        scaler, target = data.get("scaler"), data.get("target_scaler")
         if scaler is None and data.get("standardized", True):
             raise ValueError(
                 f"{self.path}/meta.json does not hold the inputs' scaling (written by an older "
@@ -469,6 +482,11 @@ class Results:
             None if scaler is None else np.asarray(scaler["std"], dtype=np.float64),
             tuple(data.get("classes") or ()),
             tuple(data.get("features") or ()),
+            *(
+                (None, None)
+                if target is None
+                else (np.asarray(target[k], dtype=np.float64) for k in ("mean", "std"))
+            ),
         )
 
 

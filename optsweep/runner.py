@@ -312,7 +312,7 @@ def share_data(data: Dataset, directory: Path) -> Dataset:
             continue
         np.save(folder / f"{k}.npy", a)
         mapped[k] = np.load(folder / f"{k}.npy", mmap_mode="r", allow_pickle=False)
-    return Dataset(**mapped, name=data.name, scaler=data.scaler)
+    return dataclasses.replace(data, **mapped)
 
 
 def write_meta(sweep: SweepConfig, directory: Path, spec: str, data: Dataset, digest: str) -> None:
@@ -329,10 +329,14 @@ def write_meta(sweep: SweepConfig, directory: Path, spec: str, data: Dataset, di
             "n_features": int(data.n_features),
             "n_classes": int(data.n_classes),
             "features": list(data.features),
+            "label": sweep.data.label,  # a CSV's label column (None: no name)
             "standardized": data.scaler is not None,
             "scaler": None  # (x - mean) / std, fitted on the training part
             if data.scaler is None
             else {"mean": data.scaler.mean.tolist(), "std": data.scaler.std.tolist()},
+            "target_scaler": None  # a regression's targets, likewise; predictions: z * std + mean
+            if data.target_scaler is None
+            else {"mean": data.target_scaler.mean.tolist(), "std": data.target_scaler.std.tolist()},
             "classes": list(data.classes),  # the name of each class code; empty: the codes
             "digest": digest,
         },

@@ -366,9 +366,56 @@ def test_sweep_on_labels_that_are_not_class_codes(tmp_path):
 
     sweep = load_sweep(tmp_path / "pm.toml")
     real = load_dataset(sweep.data, "linear")
-    assert real.y_train.dtype == np.float64 and set(real.y_train.tolist()) == {-1.0, 1.0}
+    assert real.y_train.dtype == np.float64
+    assert set(np.round(real.target_scaler.inverse(real.y_train), 12).tolist()) == {-1.0, 1.0}
     assert real.n_classes == 0
     assert set(load_dataset(sweep.data, "auto").y_train.tolist()) == {0, 1}
+
+
+def test_regression_targets_are_standardised_and_predicted_in_their_units(tmp_path):
+    """Targets around 100 (a price, say) are standardised on the training part,
+    as the inputs are: trials reach an R^2 near 1 rather than spending their
+    epochs moving the output bias (and gd diverging at rates of 0.01); the
+    scaling is kept in meta.json, and res.model() predicts in the targets'
+    units."""
+    from optsweep import plots
+    from optsweep.objective import load_dataset
+    from optsweep.report import _boundaries, study_report
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, size=(400, 2))
+    y = 100 + 3 * np.sin(X[:, 0]) + X[:, 1] ** 2
+    lines = ["a,b,price"] + [f"{a:.6f},{b:.6f},{t:.6f}" for (a, b), t in zip(X, y)]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    file_sweep(tmp_path, "price", "d.csv", "price", n_trials=4, epochs=60)
+    sweep = load_sweep(tmp_path / "price.toml")
+    run_sweep(sweep, root=tmp_path / "r", progress=False)
+    res = optsweep.load(tmp_path / "r" / "price")
+    assert (res.trials["state"] == "COMPLETE").all()
+    # every trial fits: with raw targets, two of these four end at R^2 -2.9 and -0.03
+    assert res.trials["val_metric"].min() > 0.95
+    data = load_dataset(sweep.data, sweep.model.head)
+    train = data.target_scaler.inverse(data.y_train)  # the training part's prices
+    assert abs(data.y_train.mean()) < 1e-12 and abs(data.y_train.std() - 1) < 1e-12
+    assert res.meta["data"]["target_scaler"] == {"mean": train.mean(), "std": train.std()}
+    model = res.model()
+    assert repr(model).endswith("inputs a, b (standardised), targets standardised>")
+    pred = model.predict(X)
+    assert pred.shape == (400,) and np.abs(pred - y).mean() < 0.3  # in the targets' units
+    np.testing.assert_allclose(model.predict_proba(X)[:, 0], pred)
+    assert plots.metric_label("train_loss", res.meta) == (
+        "training loss (squared error of standardised targets)"
+    )
+    # the report's two-feature figure: predictions in the targets' units, not
+    # classes (before, the prices were cast to class codes 0, 1, 2)
+    fig = plots.plot_boundaries(*_boundaries(res))
+    assert fig.legends == [] and fig.axes[-1].get_ylabel().startswith("price: predicted")
+    assert fig.axes[-1].get_ylim() == pytest.approx((train.min(), train.max()))
+    study_report(res)
+    report = (res.path / "report" / "report.md").read_text()
+    assert "## Predictions" in report and "Decision" not in report
+    spread = f"mean {train.mean():.4g}, sd {train.std():.4g}"
+    assert f"a real-valued target ({spread}), standardised" in report
 
 
 def test_journal_lock_excludes_and_dies_with_its_holder(tmp_path):

@@ -395,10 +395,18 @@ class Standardizer:
     def transform(self, X: np.ndarray) -> np.ndarray:
         return (X - self.mean) / self.std
 
+    def inverse(self, Z: np.ndarray) -> np.ndarray:
+        """``z * std + mean``: values back in the original units."""
+        return Z * self.std + self.mean
+
 
 @dataclass(frozen=True)
 class Dataset:
-    """Training and (optional) validation arrays, ready for :func:`train`."""
+    """Training and (optional) validation arrays, ready for :func:`train`.
+
+    ``scaler`` standardised the inputs and ``target_scaler`` a regression's
+    targets (both fitted on the training part); ``None`` where they are raw.
+    """
 
     X_train: np.ndarray
     y_train: np.ndarray
@@ -406,6 +414,7 @@ class Dataset:
     y_val: np.ndarray | None = None
     name: str = "data"
     scaler: Standardizer | None = None
+    target_scaler: Standardizer | None = None
     features: tuple[str, ...] = ()
     classes: tuple[str | int, ...] = ()
 
@@ -437,9 +446,15 @@ def prepare(
 ) -> Dataset:
     """Split ``(X, y)`` with a seed and standardise on the training part.
 
-    ``stratify`` defaults to True for integer (class) labels. ``features``
-    and ``classes`` name the columns of ``X`` and the class codes, for
-    tables and plots.
+    ``standardize`` scales the inputs and, for real-valued targets (a
+    regression), the targets too, each to mean 0 and standard deviation 1 on
+    the training part: a target far from 0 (prices around 100, say) would
+    otherwise take the output layer's bias many updates to reach, and its
+    squared errors would set the learning rates that work. Losses are then
+    in standardised units; R^2 is unchanged, and ``target_scaler.inverse``
+    gives predictions in the original units. ``stratify`` defaults to True
+    for integer (class) labels. ``features`` and ``classes`` name the
+    columns of ``X`` and the class codes, for tables and plots.
     """
     X, y = check_Xy(X, y, name)
     if stratify is None:
@@ -447,13 +462,17 @@ def prepare(
     tr, va = split_indices(y, val_fraction, seed, stratify)
     Xtr, ytr = X[tr], y[tr]
     Xva, yva = (X[va], y[va]) if va.size else (None, None)
-    scaler = None
+    scaler = target = None
     if standardize:
         scaler = Standardizer.fit(Xtr)
         Xtr = scaler.transform(Xtr)
         Xva = None if Xva is None else scaler.transform(Xva)
+        if np.issubdtype(ytr.dtype, np.floating):
+            target = Standardizer.fit(ytr)
+            ytr = target.transform(ytr)
+            yva = None if yva is None else target.transform(yva)
     names = {"features": tuple(features), "classes": tuple(classes)}
-    return Dataset(Xtr, ytr, Xva, yva, name=name, scaler=scaler, **names)
+    return Dataset(Xtr, ytr, Xva, yva, name=name, scaler=scaler, target_scaler=target, **names)
 
 
 def load_data(

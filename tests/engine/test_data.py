@@ -223,6 +223,23 @@ def test_standardisation_fits_training_part_only():
     np.testing.assert_allclose(d.X_train, (raw.X_train - mu) / sd, rtol=1e-12)
     np.testing.assert_allclose(d.X_val, (raw.X_val - mu) / sd, rtol=1e-12)
     assert np.abs(d.X_val.mean(axis=0)).max() > 1e-3  # not refitted on validation
+    assert d.target_scaler is None and np.array_equal(d.y_train, raw.y_train)  # class codes
+
+
+@pytest.mark.parametrize("shape", [(200,), (200, 2)])
+def test_regression_targets_standardised_on_training_part(shape):
+    """Real-valued targets are standardised with the inputs (the training
+    part's mean and sd, per output), and ``inverse`` gives them back."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = 100 + 5 * rng.normal(size=shape)
+    raw = prepare(X, y, val_fraction=0.25, seed=0)
+    d = prepare(X, y, val_fraction=0.25, seed=0, standardize=True)
+    mu, sd = raw.y_train.mean(axis=0), raw.y_train.std(axis=0)
+    np.testing.assert_allclose(d.y_train, (raw.y_train - mu) / sd, rtol=1e-12)
+    np.testing.assert_allclose(d.y_val, (raw.y_val - mu) / sd, rtol=1e-12)
+    np.testing.assert_allclose(d.target_scaler.inverse(d.y_val), raw.y_val, rtol=1e-12)
+    assert raw.target_scaler is None
 
 
 @pytest.mark.parametrize("name", ["digits", "iris"])
