@@ -58,6 +58,42 @@ def metric_label(metric: str, meta: dict) -> str:
     return metric
 
 
+#: Where a plot's R^2 axis stops: R^2 = 1 - SSE/SST is -1 for predictions twice
+#: as far off as the mean's, and a few trials far below (-1600 after too few
+#: epochs) would flatten every useful difference.
+R2_FLOOR = -1.0
+
+
+def r2_floor(values: pd.Series, metric: str, meta: dict) -> float | None:
+    """:data:`R2_FLOOR` where ``values`` are a regression's R^2 and some fall
+    below it; else None (the axis shows every value)."""
+    is_r2 = meta.get("model", {}).get("head") == "linear" and metric.endswith("_metric")
+    return R2_FLOOR if is_r2 and (values < R2_FLOOR).any() else None
+
+
+def scatter_floored(ax, x, values, floor: float | None, **kwargs) -> None:
+    """``ax.scatter(x, values)``, values below ``floor`` drawn at it as
+    downward triangles (the axis label says so, see :func:`floored_label`)."""
+    x, values = np.asarray(x), np.asarray(values, dtype=float)
+    low = values < floor if floor is not None else np.zeros(values.shape, bool)
+    ax.scatter(x[~low], values[~low], **kwargs)
+    if low.any():
+        ax.scatter(x[low], np.full(low.sum(), floor), **{**kwargs, "marker": "v", "label": None})
+
+
+def floor_axis(ax, values, floor: float | None) -> None:
+    """The y axis from ``floor`` to the largest value (a line through lower
+    values, such as a best-so-far, is cut at the floor)."""
+    if floor is not None:
+        top = max(float(np.nanmax(values)), floor)
+        pad = 0.05 * (top - floor) or 0.05
+        ax.set_ylim(floor - pad, top + pad)
+
+
+def floored_label(label: str, floor: float | None) -> str:
+    return label if floor is None else f"{label} (below {floor:g}: \u25bc at {floor:g})"
+
+
 def log_axis(ax, which: str = "x", base: float = 10) -> None:
     """A log scale whose labels never collide: no minor labels; when the data
     span less than a decade, majors at 1, 2 and 5 times powers of ten, in
@@ -124,11 +160,14 @@ def plot_history(trials: pd.DataFrame, meta: dict) -> Figure:
     fig, (ax,) = _new()
     if d.empty:
         return _empty(fig, ax, "no complete trial")
+    floor = r2_floor(d["value"], meta["metrics"][0], meta)
     for opt, g in d.groupby("optimizer", sort=True):
-        ax.scatter(g["number"], g["value"], s=18, color=color(opt), label=opt, alpha=0.8)
+        kw = {"s": 18, "color": color(opt), "label": opt, "alpha": 0.8}
+        scatter_floored(ax, g["number"], g["value"], floor, **kw)
     ax.step(d["number"], d["best_so_far"], where="post", color="black", lw=1.2, label="best so far")
     ax.set_xlabel("trial number")
-    ylabel = metric_label(meta["metrics"][0], meta)
+    ylabel = floored_label(metric_label(meta["metrics"][0], meta), floor)
+    floor_axis(ax, d["value"], floor)
     v = d["value"]
     if (v > 0).all() and v.max() / v.min() > 20:  # losses spanning decades
         log_axis(ax, "y")
@@ -347,7 +386,8 @@ def plot_sensitivity(trials: pd.DataFrame, meta: dict) -> Figure:
     fig, axes = _new(ncols=ncols, nrows=nrows, width=4.4 * ncols, height=3.5 * nrows)
     if d.empty:
         return _empty(fig, axes[0], "no learning rate, decay or beta searched in finished trials")
-    ylabel = metric_label(meta["metrics"][0], meta)
+    floor = r2_floor(d["value"], meta["metrics"][0], meta)
+    ylabel = floored_label(metric_label(meta["metrics"][0], meta), floor)
     # a failed trial has no value: an x at the panel's worse edge, where it was tried
     worse = 0.96 if meta["directions"][0] == "minimize" else 0.04
     for ax, p in zip(axes, params):
@@ -355,7 +395,8 @@ def plot_sensitivity(trials: pd.DataFrame, meta: dict) -> Figure:
         for opt, h in g.groupby("optimizer", sort=True):
             ok, bad = h[~h["failed"]], h[h["failed"]]
             if len(ok):
-                ax.scatter(ok["x"], ok["value"], s=16, color=color(opt), label=opt, alpha=0.8)
+                kw = {"s": 16, "color": color(opt), "label": opt, "alpha": 0.8}
+                scatter_floored(ax, ok["x"], ok["value"], floor, **kw)
             if len(bad):
                 ax.scatter(
                     bad["x"],
@@ -366,6 +407,8 @@ def plot_sensitivity(trials: pd.DataFrame, meta: dict) -> Figure:
                     transform=ax.get_xaxis_transform(),
                     label=f"{opt} failed",
                 )
+        if not g["failed"].all():
+            floor_axis(ax, g["value"], floor)
         lo, hi = g["x"].min(), g["x"].max()  # the x markers do not widen the axis themselves
         if (g["x"] > 0).all():
             ax.set_xlim(lo / 1.3, hi * 1.3)

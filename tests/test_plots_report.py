@@ -450,6 +450,25 @@ def test_parallel_colours_are_not_squeezed_by_an_outlier(res):
     assert tuple(best[:3]) == pytest.approx(mpl.colormaps["viridis"](1.0)[:3])
 
 
+def test_r2_far_below_zero_does_not_flatten_the_history_and_sensitivity(res):
+    """A regression whose trials end at R^2 -1600 (too few epochs on raw
+    targets): the axes stop at -1, with those trials drawn there as
+    triangles and the label saying so; a classification's are untouched."""
+    t = res.trials.copy()
+    done = t.index[t["state"] == "COMPLETE"]
+    t.loc[done, "value"] = np.linspace(0.5, 0.95, len(done))
+    t.loc[done[:2], "value"] = [-1600.0, -3.0]
+    meta = {**res.meta, "model": {**res.meta["model"], "head": "linear"}}
+    for fig in (P.plot_history(t, meta), P.plot_sensitivity(t, meta)):
+        ax = fig.axes[0]
+        assert -1.2 < ax.get_ylim()[0] < -1 and ax.get_ylim()[1] < 1.1
+        assert "(below -1: \u25bc at -1)" in ax.get_ylabel()
+        points = np.concatenate([c.get_offsets() for c in ax.collections])
+        assert (points[:, 1] >= -1).all() and (points[:, 1] == -1).sum() >= 2
+    fig = P.plot_history(t, res.meta)  # accuracy: the values as they are
+    assert fig.axes[0].get_ylim()[0] < -1600 and "below" not in fig.axes[0].get_ylabel()
+
+
 def test_batch_size_ticks_do_not_collide():
     """The full batch (384) beside 256 is labelled a line lower; powers of two are not."""
     assert P.size_labels([1, 2, 4, 256, 384]) == ["1", "2", "4", "256", "\n384"]
