@@ -273,6 +273,14 @@ def _cmd_run(args) -> int:
             f"{c['COMPLETE']} complete, {c['PRUNED']} pruned, {c['FAIL']} failed{again}; "
             f"best {sweep.study.metrics[0]} {best}"
         )
+        done = c["COMPLETE"] + c["PRUNED"] + c["FAIL"]
+        n_trials = sweep.study.n_trials
+        if s.ran == 0 and not s.interrupted and n_trials is not None and done >= n_trials:
+            # the budget counts the study's trials, not this run's
+            print(
+                f"nothing to run: the study's budget of {n_trials} trials is met; "
+                f"`--trials {done + n_trials}` runs {n_trials} more"
+            )
         for line in _best_per_optimizer(s.directory):
             print(line)
         print(f"results: {s.directory}/")

@@ -86,6 +86,22 @@ def test_resume_continues_to_the_budget(tmp_path):
     )
 
 
+def test_a_run_with_nothing_to_do_says_how_to_run_more(tmp_path, capsys):
+    """`--trials 5` on a study of 7 trials runs none (the budget counts the
+    study's trials); the command says so, and what budget runs 5 more."""
+    from optsweep.cli import main
+
+    path = write_sweep(tmp_path, "more", n_trials=7, epochs=2)
+    root = ["--results-root", str(tmp_path / "r")]
+    assert main(["run", str(path), "-q", *root]) == 0
+    assert main(["run", str(path), "--trials", "5", *root]) == 0
+    out = capsys.readouterr().out
+    assert "more: 0 trial(s) this run" in out
+    assert "nothing to run: the study's budget of 5 trials is met; `--trials 12` runs 5 more" in out
+    assert main(["run", str(path), "--trials", "12", *root]) == 0
+    assert "more: 5 trial(s) this run" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     "tail", [b'{"op_code":5,"worker_id":"x","trial_id":3,"st', b"\0" * 700], ids=["torn", "zeros"]
 )
