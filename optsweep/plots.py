@@ -670,10 +670,12 @@ def _prediction_surfaces(fig, axes, nets, X, y, grid, data: dict) -> Figure:
         )
         ax.set_title(f"{opt} (trial {trial})")
     label = data.get("label") or "target"
+    if np.asarray(y).ndim == 2 and np.asarray(y).shape[1] > 1:
+        label = f"target 1 of {np.asarray(y).shape[1]}"
     fig.colorbar(
         mpl.cm.ScalarMappable(norm=norm, cmap=cmap),
         ax=list(axes),
-        label=f"{label}: predicted (shading), true (points)",
+        label=f"{label}\n(shading: predicted; points: true)",
         extend="both",
     )
     return fig

@@ -243,8 +243,10 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
         classes = f", {d['n_classes']} classes{shown}"
     if target := d.get("target_scaler"):
         mean, sd = np.atleast_1d(target["mean"]), np.atleast_1d(target["std"])
-        spread = f" (mean {mean[0]:.4g}, sd {sd[0]:.4g})" if mean.size == 1 else ""
-        classes = f", a real-valued target{spread}, standardised"
+        if mean.size == 1:
+            classes = f", a real-valued target (mean {mean[0]:.4g}, sd {sd[0]:.4g}), standardised"
+        else:
+            classes = f", {mean.size} real-valued targets, standardised"
     doc.text(
         f"Data {Path(str(d.get('source', '?'))).name}: {d.get('n_train')} training and "
         f"{d.get('n_val')} validation samples, {d.get('n_features')} features{classes}. Network "

@@ -425,7 +425,7 @@ def test_regression_targets_are_standardised_and_predicted_in_their_units(tmp_pa
     # the report's two-feature figure: predictions in the targets' units, not
     # classes (before, the prices were cast to class codes 0, 1, 2)
     fig = plots.plot_boundaries(*_boundaries(res))
-    assert fig.legends == [] and fig.axes[-1].get_ylabel().startswith("price: predicted")
+    assert fig.legends == [] and fig.axes[-1].get_ylabel().startswith("price\n(shading: predicted")
     assert fig.axes[-1].get_ylim() == pytest.approx((train.min(), train.max()))
     study_report(res)
     report = (res.path / "report" / "report.md").read_text()
