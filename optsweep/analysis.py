@@ -161,13 +161,19 @@ def param_summary(trials: pd.DataFrame, param: str, minimize: bool | None = None
 
     Columns: ``param`` (the value or bin), ``n``, ``best``, ``median``,
     ``spread`` (interquartile range), ``median_seconds_per_epoch``. Only the
-    complete trials in which the hyperparameter applied are used.
-    ``minimize``: see :func:`minimizes`.
+    complete trials in which the hyperparameter applied are used (none: an
+    empty table); a name that is neither a hyperparameter nor a column
+    raises ``KeyError``. ``minimize``: see :func:`minimizes`.
     """
+    if param not in trials.columns and param not in HPARAMS:  # a typo, not an unused one
+        known = ", ".join(h for h in HPARAMS if h in trials.columns)
+        raise KeyError(
+            f"param {param!r} is not a column of the trials table (hyperparameters: {known})"
+        )
     minimize = minimizes(trials, minimize)
     cols = ["param", "n", "best", "median", "spread", "median_seconds_per_epoch"]
     done = complete(trials)
-    if param not in done or done[param].dropna().empty:
+    if done[param].dropna().empty:
         return pd.DataFrame(columns=cols)
     done = done[done[param].notna()]
     key = done[param] if param in DISCRETE else _bins(done[param], log=param not in BETAS)
