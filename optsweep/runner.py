@@ -888,7 +888,7 @@ def run_sweep(
         if st.sampler == "grid":
             budget = min(budget, grid_size(sweep))
         deadline = math.inf if st.timeout is None else time.monotonic() + st.timeout
-        bar = _Progress(study.study_name, st.n_trials, progress)
+        bar = _Progress(study.study_name, None if math.isinf(budget) else int(budget), progress)
         r = _Runner(sweep, study, shared_data, directory, spec, bar, shared_storage, backend)
         beats = _Heartbeats(r) if shared_storage else None
         r.beats = beats is not None and bool(beats.interval)

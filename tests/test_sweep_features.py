@@ -43,7 +43,7 @@ def test_samplers_are_seeded(tmp_path):
     assert a["optimizer"].tolist() == b["optimizer"].tolist()
 
 
-def test_grid_sampler_covers_the_grid_once(tmp_path):
+def test_grid_sampler_covers_the_grid_once(tmp_path, capsys):
     text = write_sweep(tmp_path, "g").read_text()
     text = text.replace("[study]", '[study]\nsampler = "grid"')
     text = text.replace(
@@ -58,9 +58,11 @@ def test_grid_sampler_covers_the_grid_once(tmp_path):
         "beta2 = { low = 0.99, high = 0.9999 }", "beta2 = 0.999"
     )
     (tmp_path / "g.toml").write_text(text)
-    run_sweep(load_sweep(tmp_path / "g.toml"), root=tmp_path / "results", progress=False)
+    run_sweep(load_sweep(tmp_path / "g.toml"), root=tmp_path / "results", progress=True)
     t = optsweep.load(tmp_path / "results" / "g").trials
     assert len(t) == 8  # the budget is capped at the grid's size
+    bar = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    assert "8/8" in [f for f in bar if f.startswith("g:")][-1]  # not 8/100
     combos = set(zip(t["optimizer"], t["batch_size"], t["lr"], strict=True))
     assert combos == {(o, b, lr) for o in ("gd", "adam") for b in (16, 150) for lr in (0.01, 0.1)}
 
