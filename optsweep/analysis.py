@@ -157,7 +157,9 @@ def _bins(values: pd.Series, log: bool) -> pd.Series:
 
 
 def param_summary(trials: pd.DataFrame, param: str, minimize: bool | None = None) -> pd.DataFrame:
-    """Metric by value (or log-scale bin) of one hyperparameter.
+    """Metric by value (or log-scale bin) of one hyperparameter: by value for
+    a discrete one or one with at most five values (a list of choices), else
+    by bins (of ``1 - beta`` for a beta).
 
     Columns: ``param`` (the value or bin), ``n``, ``best``, ``median``,
     ``spread`` (interquartile range), ``median_seconds_per_epoch``. Only the
@@ -176,9 +178,15 @@ def param_summary(trials: pd.DataFrame, param: str, minimize: bool | None = None
     if done[param].dropna().empty:
         return pd.DataFrame(columns=cols)
     done = done[done[param].notna()]
-    key = done[param] if param in DISCRETE else _bins(done[param], log=param not in BETAS)
-    if param in BETAS:  # betas: bins of 1 - beta on a log scale, as they are sampled
+    if param in DISCRETE:
+        key = done[param]
+    elif done[param].nunique() <= 5:  # a list of choices (lr = [0.01, 0.1]): its values
+        key = done[param].map("{:.4g}".format).rename(param)
+        key = pd.Categorical(key, categories=[f"{v:.4g}" for v in sorted(done[param].unique())])
+    elif param in BETAS:  # betas: bins of 1 - beta on a log scale, as they are sampled
         key = _bins(1 - done[param].astype(float), log=True).rename("one_minus_" + param)
+    else:
+        key = _bins(done[param], log=True)
     g = done.groupby(key, observed=True, sort=True)
     out = pd.DataFrame(
         {

@@ -94,11 +94,23 @@ def floored_label(label: str, floor: float | None) -> str:
     return label if floor is None else f"{label} (below {floor:g}: \u25bc at {floor:g})"
 
 
+def dots(points: int) -> dict:
+    """Markers for a line of few points (``ax.plot`` keywords): a curve of
+    one epoch is otherwise invisible, and of a few, hard to read."""
+    return {"marker": "o", "ms": 4} if points <= 10 else {}
+
+
 def log_axis(ax, which: str = "x", base: float = 10) -> None:
     """A log scale whose labels never collide: no minor labels; when the data
     span less than a decade, majors at 1, 2 and 5 times powers of ten, in
     plain notation."""
-    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+    from matplotlib.ticker import (
+        FuncFormatter,
+        LogLocator,
+        MaxNLocator,
+        NullFormatter,
+        ScalarFormatter,
+    )
 
     axis = ax.xaxis if which == "x" else ax.yaxis
     (ax.set_xscale if which == "x" else ax.set_yscale)("log", base=base)
@@ -109,6 +121,14 @@ def log_axis(ax, which: str = "x", base: float = 10) -> None:
         fmt = ScalarFormatter()
         fmt.set_scientific(False)
         axis.set_major_formatter(fmt)
+        k = np.floor(np.log10(lo))
+        majors = np.outer(10.0 ** np.arange(k, k + 3), (1.0, 2.0, 5.0)).ravel()
+        if ((majors >= lo) & (majors <= hi)).sum() < 2:
+            # narrower still (0.00033 to 0.00068 s): matplotlib then falls back to
+            # linear ticks, as many as fit numbers like 0.0005, whose labels
+            # collide; a few, with three significant digits
+            axis.set_major_locator(MaxNLocator(nbins=3 if which == "x" else 5))
+            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
 
 
 def _empty(fig: Figure, ax, text: str) -> Figure:
@@ -238,6 +258,7 @@ def plot_learning_curves(trials: pd.DataFrame, curves: pd.DataFrame, meta: dict)
             ls=styles[i % len(styles)],
             lw=1.6,
             label=f"{opt} (trial {trial})",
+            **dots(len(g)),
         )
     log_axis(ax, "y")
     ax.set_xlabel("epoch")
@@ -303,8 +324,9 @@ def plot_batch_tradeoff(trials: pd.DataFrame, curves: pd.DataFrame, meta: dict) 
     }
     for (b, trial), g in d.groupby(["batch_size", "trial"], sort=True):
         name = f"batch {b}" + (" (full)" if b == n_train else "") + f", trial {trial}"
-        axes[0].plot(g["updates"], g["loss"], color=cmap[b], lw=1.3, label=name)
-        axes[1].plot(g["seconds"], g["loss"], color=cmap[b], lw=1.3, label=name)
+        style = {"color": cmap[b], "lw": 1.3, "label": name, **dots(len(g))}
+        axes[0].plot(g["updates"], g["loss"], **style)
+        axes[1].plot(g["seconds"], g["loss"], **style)
     for ax, x in zip(axes[:2], ("parameter updates, log scale", "wall time (s), log scale")):
         log_axis(ax, "x")
         log_axis(ax, "y")
@@ -458,6 +480,7 @@ def plot_schedules(trials: pd.DataFrame, curves: pd.DataFrame, meta: dict) -> Fi
             color=color(opt),
             lw=1.4,
             label=f"{opt}, {sched} (trial {trial})",
+            **dots(len(g)),
         )
     log_axis(ax, "y")
     ax.set_xlabel("epoch")

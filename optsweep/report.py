@@ -251,7 +251,7 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
         f"Data {Path(str(d.get('source', '?'))).name}: {d.get('n_train')} training and "
         f"{d.get('n_val')} validation samples, {d.get('n_features')} features{classes}. Network "
         f"{m.get('sizes')} ({m.get('activation')}, {m.get('head')} head), "
-        f"{meta.get('epochs')} epochs. Objective: "
+        f"{meta.get('epochs')} epoch{'' if meta.get('epochs') == 1 else 's'}. Objective: "
         + "; ".join(
             f"{m}, the {P.metric_label(m, meta)}, {'minimised' if d == 'minimize' else 'maximised'}"
             for m, d in zip(meta["metrics"], meta["directions"], strict=True)

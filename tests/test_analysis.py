@@ -162,11 +162,28 @@ def test_param_summary_discrete():
 
 
 def test_param_summary_log_bins_for_lr():
-    s = A.param_summary(T, "lr")
-    # 0.001, 0.01, 0.1, 0.5 over decades 1e-3..1: half-decade bins (<= 3 decades)
-    assert s["n"].sum() == 4
-    assert s["param"].iloc[0].startswith("0.001")
+    t = pd.concat([T, T.assign(lr=T["lr"] * 1.5)], ignore_index=True)
+    s = A.param_summary(t, "lr")
+    # eight rates from 0.001 to 0.75 over decades 1e-3..1: half-decade bins
+    # (<= 3 decades), closed on the right
+    assert s["param"].tolist() == [
+        "0.001-0.0032",  # 0.001, 0.0015
+        "0.0032-0.01",
+        "0.01-0.032",
+        "0.032-0.1",
+        "0.1-0.32",
+        "0.32-1",  # 0.5, 0.75
+    ]
+    assert s["n"].tolist() == [2, 1, 1, 1, 1, 2]
     assert s["best"].max() == 0.95
+
+
+def test_param_summary_of_a_few_values_is_by_value():
+    """lr = [0.001, 0.01, 0.1, 0.5] (a grid's list): a row per value, in
+    order, not bins that name ranges nobody chose."""
+    s = A.param_summary(T, "lr")
+    assert s["param"].tolist() == ["0.001", "0.01", "0.1", "0.5"]
+    assert s["n"].tolist() == [1, 1, 1, 1]
 
 
 def test_param_summary_absent_param_is_empty():
