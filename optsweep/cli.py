@@ -12,6 +12,7 @@ import math
 import sys
 from pathlib import Path
 
+from . import __version__
 from .errors import ConfigError, OptsweepError
 
 EXIT_USAGE = 2
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     quiet, verbose = "no progress bar, errors only", "more logging (-vv: debug)"
     parser.add_argument("-q", "--quiet", action="store_true", help=quiet)
     parser.add_argument("-v", "--verbose", action="count", default=0, help=verbose)
+    parser.add_argument("--version", action="version", version=f"optsweep {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=quiet)
     common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=verbose)
@@ -344,10 +346,11 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_report(args) -> int:
+    from .results import read_meta
+
     dirs = [Path(d) for d in args.results]
     for d in dirs:
-        if not (d / "meta.json").exists():
-            raise ConfigError(f"{d}: not a results directory (no meta.json)")
+        read_meta(d)  # or one line saying it is not a results directory
     if args.out and len({d.resolve() for d in dirs}) < 2:
         raise ConfigError(
             "--out is where the comparison of several studies goes; a study's own report "

@@ -490,10 +490,24 @@ class Results:
         )
 
 
+def _results_of(sweep_file: str | Path) -> str:
+    """Where ``optsweep run`` puts a sweep file's results, by default."""
+    import tomllib
+
+    try:
+        name = tomllib.loads(Path(sweep_file).read_text())["study"]["name"]
+    except (OSError, ValueError, KeyError, TypeError):
+        name = "NAME"
+    return f"results/{name}/ (by default)"
+
+
 def read_meta(directory: str | Path) -> dict:
     p = Path(directory) / "meta.json"
     if not p.exists():
-        raise FileNotFoundError(f"{directory}: not a results directory (no meta.json)")
+        hint = ""
+        if Path(directory).suffix == ".toml" and Path(directory).is_file():
+            hint = f"; that is a sweep file, whose results are in {_results_of(directory)}"
+        raise FileNotFoundError(f"{directory}: not a results directory (no meta.json){hint}")
     return json.loads(p.read_text())
 
 

@@ -124,13 +124,14 @@ def check_execution(sweep: SweepConfig, spec: str) -> None:
         return
     if not ex.scheduler:
         raise ConfigError(
-            f"{sweep.path}: execution.backend 'dask' needs execution.scheduler "
-            "(e.g. tcp://HOST:8786) (got '')"
+            f"{sweep.path}: execution.backend 'dask' needs execution.scheduler (--scheduler "
+            "URL), the address of a running Dask scheduler, e.g. tcp://HOST:8786 from "
+            "`dask scheduler` (got '')"
         )
     if not is_url(spec) or spec.startswith("sqlite"):
         raise ConfigError(
-            f"{sweep.path}: execution.storage must be a server URL that every Dask worker "
-            f"reaches (e.g. postgresql+psycopg://...), not a local file, with the scheduler "
+            f"{sweep.path}: execution.storage (--storage) must be a server URL that every Dask "
+            f"worker reaches (e.g. postgresql+psycopg://...), not a local file, with the scheduler "
             f"{ex.scheduler} (got {spec!r})"
         )
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from helpers import BASE, cli, file_sweep, write_sweep
 
+import optsweep
 from optsweep.config import load_sweep, parse_sweep
 from optsweep.errors import ConfigError
 
@@ -323,6 +324,29 @@ def test_cli_bad_arguments(tmp_path, args, message):
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], res.stderr
+
+
+@pytest.mark.parametrize("command", ["status", "report", "export", "confirm"])
+def test_a_sweep_file_given_for_a_results_directory_says_where_they_are(
+    tmp_path, monkeypatch, capsys, command
+):
+    from optsweep.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    write_sweep(tmp_path, "q")
+    assert main([command, "q.toml"]) == 2
+    assert capsys.readouterr().err == (
+        "optsweep: error: q.toml: not a results directory (no meta.json); that is a sweep "
+        "file, whose results are in results/q/ (by default)\n"
+    )
+
+
+def test_version(capsys):
+    from optsweep.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out == f"optsweep {optsweep.__version__}\n"
 
 
 @pytest.mark.parametrize(

@@ -148,8 +148,22 @@ def test_file_storage_with_a_remote_scheduler_is_refused(tmp_path):
         text=True,
     )
     assert res.returncode == 2
-    assert res.stderr.startswith(f"optsweep: error: {path}: execution.storage must be a server URL")
+    assert res.stderr.startswith(
+        f"optsweep: error: {path}: execution.storage (--storage) must be a server URL"
+    )
     assert "Traceback" not in res.stderr and not (tmp_path / "r").exists()
+
+
+def test_the_dask_backend_without_a_scheduler_is_refused(tmp_path):
+    path = write_sweep(tmp_path, "d")
+    args = ("run", path, "--backend", "dask", "--results-root", tmp_path / "r")
+    res = subprocess.run(cli(*args), capture_output=True, text=True)
+    assert res.returncode == 2 and res.stderr == (
+        f"optsweep: error: {path}: execution.backend 'dask' needs execution.scheduler "
+        "(--scheduler URL), the address of a running Dask scheduler, e.g. tcp://HOST:8786 "
+        "from `dask scheduler` (got '')\n"
+    )
+    assert not (tmp_path / "r").exists()
 
 
 def test_a_scheduler_without_the_dask_backend_is_refused(tmp_path):
