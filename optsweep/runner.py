@@ -149,17 +149,19 @@ def storage_spec(sweep: SweepConfig, root: str | Path = "results") -> str:
 EXPERIMENT = "optsweep_experiment"
 
 
-def experiment(sweep: SweepConfig, digest: str) -> dict:
+def experiment(sweep: SweepConfig, digest: str, targets: str | None = None) -> dict:
     """What makes a study's trials comparable and is not recorded with each
     trial: the data (a digest of the arrays, and the ``[data]`` keys that
     made them), the ``[model]`` and ``[train]`` sections, the study's seed
     (which sets the batch order all trials share) and its metrics. A trial's
     hyperparameters and seed are recorded with it, so the search may change.
-    ``digest`` is the data's (:func:`~.objective.data_digest`)."""
+    ``digest`` is the data's (:func:`~.objective.data_digest`); ``targets``,
+    for a regression, ``"standardised"`` or ``"raw"``."""
     d = dataclasses.asdict(sweep.data)
     exp = {
         "data": {**{k: v for k, v in d.items() if k != "args"}, **d["args"]},
         "data_digest": digest,
+        **({"targets": targets} if targets else {}),
         "model": dataclasses.asdict(sweep.model),
         "train": dataclasses.asdict(sweep.train),
         "study": {"seed": sweep.study.seed, "metric": list(sweep.study.metrics)},
@@ -167,16 +169,25 @@ def experiment(sweep: SweepConfig, digest: str) -> dict:
     return json.loads(json.dumps(exp, default=str))  # as the storage gives it back
 
 
-def check_experiment(study: optuna.Study, sweep: SweepConfig, digest: str) -> None:
+def check_experiment(
+    study: optuna.Study, sweep: SweepConfig, digest: str, targets: str | None = None
+) -> None:
     """Refuse to resume ``study`` with another experiment (:func:`experiment`):
     its new trials would not compare with the earlier ones. A study without
     the record (made before it existed) gets it."""
-    now = experiment(sweep, digest)
+    now = experiment(sweep, digest, targets)
     stored = study.user_attrs.get(EXPERIMENT)
     if stored is None:
         study.set_user_attr(EXPERIMENT, now)
         return
     same_data = stored.get("data_digest") == now["data_digest"]
+    if not same_data and targets == "standardised" and "targets" not in stored:
+        raise ConfigError(
+            f"{sweep.path}: the stored study {sweep.name!r} was trained on its regression "
+            "targets as they are, by an earlier optsweep; data.standardize now standardises "
+            "them too, so new trials would not compare with the earlier ones; give the study "
+            f"a new name (got data.standardize = {str(sweep.data.standardize).lower()})"
+        )
     for section in ("data", "model", "train", "study"):
         if section == "data" and same_data:
             continue  # the same arrays, reached another way (a path from another folder)
@@ -877,7 +888,10 @@ def run_sweep(
             if cut := repair_journal_tail(spec):
                 log.warning("%s: cut a torn last record (%d bytes) left by a crash", spec, cut)
         study = open_study(sweep, spec)
-        check_experiment(study, sweep, digest)
+        targets = None if model_config(sweep, data).head != "linear" else "raw"
+        if data.target_scaler is not None:
+            targets = "standardised"
+        check_experiment(study, sweep, digest, targets)
         if not shared_storage:
             requeued = recover_interrupted(study)
             if requeued:

@@ -639,6 +639,33 @@ def test_resuming_with_another_experiment_is_refused(tmp_path):
     assert len(optsweep.load(root / "exp").trials) == 4
 
 
+def test_a_regression_study_trained_on_raw_targets_is_not_resumed_on_standardised_ones(
+    tmp_path,
+):
+    """A regression study made before targets were standardised (its record
+    has no "targets", and its arrays' digest was of the raw targets) is
+    refused with that reason, not "a changed file?"; the study as made now
+    resumes."""
+    from optsweep.runner import EXPERIMENT, open_study, storage_spec
+
+    rng = np.random.default_rng(0)
+    rows = [f"{a:.6f},{b:.6f},{100 + a - b:.6f}" for a, b in rng.normal(size=(60, 2))]
+    (tmp_path / "d.csv").write_text("a,b,price\n" + "\n".join(rows) + "\n")
+    path = file_sweep(tmp_path, "old", "d.csv", "price", n_trials=2, epochs=2)
+    root = tmp_path / "results"
+    run_sweep(load_sweep(path), root=root, progress=False)
+    sweep = load_sweep(path)
+    study = open_study(sweep, storage_spec(sweep, root))
+    record = study.user_attrs[EXPERIMENT]
+    assert record["targets"] == "standardised"
+    run_sweep(sweep.with_overrides(n_trials=3), root=root, progress=False)  # resumes
+    old = {k: v for k, v in record.items() if k != "targets"}
+    study.set_user_attr(EXPERIMENT, {**old, "data_digest": "of the raw targets"})
+    with pytest.raises(ConfigError, match="trained on its regression targets as they are"):
+        run_sweep(sweep.with_overrides(n_trials=4), root=root, progress=False)
+    assert len(optsweep.load(root / "old").trials) == 3
+
+
 def test_a_new_run_in_the_same_session_starts_from_its_own_storage(tmp_path):
     """Running a sweep, deleting its results and running it again in one Python
     session (a notebook) gives the same trials: nothing of the first run's
