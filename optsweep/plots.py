@@ -769,27 +769,32 @@ def comparison_data(studies: Sequence[tuple[str, pd.DataFrame, dict]]) -> pd.Dat
 def plot_comparison(studies: Sequence[tuple[str, pd.DataFrame, dict]]) -> Figure:
     """Grouped bars: each study's best value per optimizer."""
     d = comparison_data(studies)
-    fig, (ax,) = _new(width=max(6.4, 1.6 * len(studies) + 3))
+    labels = {n: metric_label(m["metrics"][0], m) for n, _, m in studies}
+    mixed = len(set(labels.values())) > 1
+    fig, (ax,) = _new(width=max(6.4, (2.6 if mixed else 1.6) * len(studies) + 3))
     if d.empty:
         return _empty(fig, ax, "no complete trial in these studies")
     names = list(dict.fromkeys(d["study"]))
     opts = sorted(d["optimizer"].unique())
     width = 0.8 / len(opts)
-    for i, opt in enumerate(opts):
-        g = d[d["optimizer"] == opt].set_index("study").reindex(names)
-        x = np.arange(len(names)) + (i - (len(opts) - 1) / 2) * width
-        bars = ax.bar(x, g["value"], width, color=color(opt), label=opt)
+    for k, name in enumerate(names):  # each study's bars side by side, centred on its name
+        g = d[d["study"] == name].set_index("optimizer").reindex(opts).dropna(subset=["value"])
+        x = k + (np.arange(len(g)) - (len(g) - 1) / 2) * width
+        bars = ax.bar(x, g["value"], width, color=[color(o) for o in g.index])
         ax.bar_label(bars, fmt="%.3g", fontsize=7, padding=2)
+    for opt in opts:  # one legend entry per optimizer
+        ax.bar([np.nan], [np.nan], color=color(opt), label=opt)
     lo, hi = float(d["value"].min()), float(d["value"].max())
     span = max(hi - lo, abs(hi) * 0.02, 1e-12)
     ax.set_ylim(lo - 0.6 * span, hi + 0.35 * span)  # the differences, not the zero, matter
-    ax.set_xticks(np.arange(len(names)), names)
-    metas = {m["metrics"][0] for _, _, m in studies}
-    ax.set_ylabel(
-        metric_label(studies[0][2]["metrics"][0], studies[0][2])
-        if len(metas) == 1
-        else "best value of each study's metric"
-    )
+    # one axis label where the studies share a metric; else each study's
+    # under its name (a regression's R^2 beside a classifier's accuracy)
+    if not mixed:
+        ax.set_xticks(np.arange(len(names)), names)
+        ax.set_ylabel(labels[names[0]])
+    else:
+        ax.set_xticks(np.arange(len(names)), [f"{n}\n({labels[n]})" for n in names], fontsize=8)
+        ax.set_ylabel("best value of each study's metric")
     ax.set_title("Best value per optimizer, by study (axis not from zero)")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(opts), frameon=False)
+    fig.legend(loc="outside lower center", ncol=len(opts), frameon=False)
     return fig

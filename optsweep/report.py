@@ -507,6 +507,9 @@ def comparison_report(
             }
         )
     table = pd.DataFrame(rows)
+    kinds = [P.metric_label(r.meta["metrics"][0], r.meta) for r in results]
+    if len(set(kinds)) > 1:  # the same name, other quantities: say which
+        table["metric"] = [f"{m}: {k}" for m, k in zip(table["metric"], kinds, strict=True)]
     if not table["interrupted or lost"].any():  # the common case: no column for it
         table = table.drop(columns="interrupted or lost")
     doc.table(table)

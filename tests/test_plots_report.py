@@ -213,6 +213,29 @@ def test_comparison_report(res, tmp_path):
     )
 
 
+def test_comparison_of_a_classifier_and_a_regression(res):
+    """Accuracy beside R^2: each study's metric under its name, not one axis
+    label that is wrong for one of them; each study's bars centred on its
+    name, with no gap for an optimizer it did not try."""
+    reg_meta = {**res.meta, "model": {**res.meta["model"], "head": "linear"}}
+    one = res.trials[res.trials["optimizer"] == res.trials["optimizer"].iloc[0]]
+    studies = [("cls", res.trials, res.meta), ("reg", one, reg_meta)]
+    fig = P.plot_comparison(studies)
+    ax = fig.axes[0]
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == [
+        "cls\n(validation accuracy (fraction correct))",
+        "reg\n(validation R\u00b2)",
+    ]
+    assert ax.get_ylabel() == "best value of each study's metric"
+    bars = [b for b in ax.patches if np.isfinite(b.get_height())]
+    n_cls = P.comparison_data(studies[:1])["optimizer"].nunique()
+    centres = np.array([b.get_x() + b.get_width() / 2 for b in bars])
+    assert centres[:n_cls].mean() == pytest.approx(0) and centres[n_cls:] == pytest.approx([1])
+    same = [("a", res.trials, res.meta), ("b", one, res.meta)]
+    assert P.plot_comparison(same).axes[0].get_ylabel().startswith("validation acc")
+
+
 def test_comparison_of_studies_that_share_a_name_and_a_folder_name(res, tmp_path):
     """Labels take as many parent folders as tell the studies apart; the same
     folder given twice is reported once (it was a pandas traceback)."""
