@@ -11,6 +11,7 @@ so instead of an exception.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -39,6 +40,19 @@ _LOSS_NAMES = {
 
 def color(optimizer: str) -> str:
     return OPTIMIZER_COLORS.get(optimizer, "#7f7f7f")
+
+
+def two_lines(label: str, limit: int = 50) -> str:
+    """``label`` on two lines, broken before its last `` (`` or after its last
+    ``,`` that leaves the first line at most ``limit`` characters, when it is
+    longer (an axis label longer than its axis is clipped)."""
+    if len(label) <= limit:
+        return label
+    cuts = [m.start() for m in re.finditer(r" \(|, ", label) if 0 < m.start() <= limit]
+    if not cuts:
+        return label
+    k = cuts[-1]
+    return label[:k] + ("," if label[k] == "," else "") + "\n" + label[k + 1 :].lstrip(" ")
 
 
 def metric_label(metric: str, meta: dict) -> str:
@@ -192,7 +206,7 @@ def plot_history(trials: pd.DataFrame, meta: dict) -> Figure:
     if (v > 0).all() and v.max() / v.min() > 20:  # losses spanning decades
         log_axis(ax, "y")
         ylabel += ", log scale"
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel(two_lines(ylabel))
     ax.set_title(f"Optimization history ({len(d)} complete of {len(trials)} trials)")
     ax.legend(loc="best")
     return fig
@@ -262,7 +276,7 @@ def plot_learning_curves(trials: pd.DataFrame, curves: pd.DataFrame, meta: dict)
         )
     log_axis(ax, "y")
     ax.set_xlabel("epoch")
-    ax.set_ylabel(metric_label("train_loss", meta) + ", log scale")
+    ax.set_ylabel(two_lines(metric_label("train_loss", meta) + ", log scale"))
     ax.set_title("Learning curves of the best trial of each optimizer")
     ax.legend(loc="best")
     return fig
@@ -331,7 +345,7 @@ def plot_batch_tradeoff(trials: pd.DataFrame, curves: pd.DataFrame, meta: dict) 
         log_axis(ax, "x")
         log_axis(ax, "y")
         ax.set_xlabel(x)
-        ax.set_ylabel(metric_label("train_loss", meta) + ", log")
+        ax.set_ylabel(two_lines(metric_label("train_loss", meta) + ", log"))
         ax.legend(loc="best")
     axes[0].set_title("Loss against updates")
     axes[1].set_title("Loss against wall time")
@@ -448,7 +462,7 @@ def plot_sensitivity(trials: pd.DataFrame, meta: dict) -> Figure:
             else:
                 ax.set_ylim(y0 - pad, y1)
         ax.set_xlabel(_X_LABELS.get(p, p))
-        ax.set_ylabel(ylabel)
+        ax.set_ylabel(two_lines(ylabel))
         ax.set_title(f"Sensitivity to {p}")
         ax.legend(loc="best", fontsize=8)
     for ax in axes[len(params) :]:
@@ -589,7 +603,7 @@ def plot_parallel(trials: pd.DataFrame, meta: dict) -> Figure:
     fig.colorbar(
         mpl.cm.ScalarMappable(norm=norm, cmap=cmap),
         ax=ax,
-        label=metric_label(meta["metrics"][0], meta),
+        label=two_lines(metric_label(meta["metrics"][0], meta)),
         extend={(True, True): "both", (True, False): "min", (False, True): "max"}.get(
             clipped, "neither"
         ),
@@ -721,7 +735,7 @@ def plot_pareto(trials: pd.DataFrame, meta: dict) -> Figure:
         ax.scatter(g[cols[0]], g[cols[1]], s=30, color=color(opt), label=f"front: {opt}", zorder=3)
     ax.plot(front[cols[0]], front[cols[1]], color="black", lw=1, zorder=2)
     ax.set_xlabel(metric_label(metrics[0], meta))
-    ax.set_ylabel(metric_label(metrics[1], meta))
+    ax.set_ylabel(two_lines(metric_label(metrics[1], meta)))
     ax.set_title(f"Pareto front ({len(front)} of {len(d)} complete trials)")
     ax.legend(loc="best")
     return fig
@@ -791,7 +805,7 @@ def plot_comparison(studies: Sequence[tuple[str, pd.DataFrame, dict]]) -> Figure
     # under its name (a regression's R^2 beside a classifier's accuracy)
     if not mixed:
         ax.set_xticks(np.arange(len(names)), names)
-        ax.set_ylabel(labels[names[0]])
+        ax.set_ylabel(two_lines(labels[names[0]]))
     else:
         ax.set_xticks(np.arange(len(names)), [f"{n}\n({labels[n]})" for n in names], fontsize=8)
         ax.set_ylabel("best value of each study's metric")

@@ -213,6 +213,28 @@ def test_comparison_report(res, tmp_path):
     )
 
 
+def test_long_axis_labels_fit_in_their_figures(res):
+    """A regression's loss label, "training loss (squared error of
+    standardised targets), log scale", ran off a 4-inch figure: long labels
+    go on two lines, and every label is inside its figure."""
+    assert P.two_lines("training loss (binary cross-entropy), log") == (
+        "training loss (binary cross-entropy), log"  # short: as it is
+    )
+    assert P.two_lines("training loss (squared error of standardised targets), log scale") == (
+        "training loss\n(squared error of standardised targets), log scale"
+    )
+    meta = {**res.meta, "model": {**res.meta["model"], "head": "linear"}}
+    meta["data"] = {**meta["data"], "target_scaler": {"mean": 100.0, "std": 2.0}}
+    for fig in (
+        P.plot_learning_curves(res.trials, res.curves, meta),
+        P.plot_batch_tradeoff(res.trials, res.curves, meta),
+    ):
+        fig.draw_without_rendering()  # lays out the figure, as saving does
+        for ax in fig.axes:
+            box = ax.yaxis.label.get_window_extent()
+            assert fig.bbox.y0 <= box.y0 and box.y1 <= fig.bbox.y1, ax.get_ylabel()
+
+
 def test_comparison_of_a_classifier_and_a_regression(res):
     """Accuracy beside R^2: each study's metric under its name, not one axis
     label that is wrong for one of them; each study's bars centred on its
