@@ -567,6 +567,8 @@ def plot_parallel(trials: pd.DataFrame, meta: dict) -> Figure:
     # bright is good whichever the direction
     minimize = meta["directions"][0] == "minimize"
     lo, hi = d["value"].quantile([0.05, 0.95]) if len(d) >= 20 else d["value"].agg(["min", "max"])
+    if (floor := r2_floor(d["value"], meta["metrics"][0], meta)) is not None:
+        lo, hi = max(lo, floor), max(hi, floor)  # R^2 far below 0, as on the other plots
     norm = mpl.colors.Normalize(lo, hi if hi > lo else lo + 1e-12, clip=True)
     cmap = mpl.colormaps["viridis_r" if minimize else "viridis"]
     xs = np.arange(len(params), dtype=float)

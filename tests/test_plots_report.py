@@ -498,7 +498,7 @@ def test_parallel_colours_are_not_squeezed_by_an_outlier(res):
 
 def test_r2_far_below_zero_does_not_flatten_the_history_and_sensitivity(res):
     """A regression whose trials end at R^2 -1600 (too few epochs on raw
-    targets): the axes stop at -1, with those trials drawn there as
+    targets): the axes and the parallel coordinates' colours stop at -1, with those trials drawn there as
     triangles and the label saying so; a classification's are untouched."""
     t = res.trials.copy()
     done = t.index[t["state"] == "COMPLETE"]
@@ -511,6 +511,8 @@ def test_r2_far_below_zero_does_not_flatten_the_history_and_sensitivity(res):
         assert "(below -1: \u25bc at -1)" in ax.get_ylabel()
         points = np.concatenate([c.get_offsets() for c in ax.collections])
         assert (points[:, 1] >= -1).all() and (points[:, 1] == -1).sum() >= 2
+    bar = P.plot_parallel(t, meta).axes[-1]  # the colours too
+    assert bar.get_ylim()[0] == pytest.approx(-1)
     fig = P.plot_history(t, res.meta)  # accuracy: the values as they are
     assert fig.axes[0].get_ylim()[0] < -1600 and "below" not in fig.axes[0].get_ylabel()
 
