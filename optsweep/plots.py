@@ -674,6 +674,14 @@ def plot_boundaries(
             norm=norm,
         )
         ax.set_title(f"{opt} (trial {trial})")
+    if k > 12:  # a legend of more classes would be taller than the figure: a colour bar
+        bar = fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=list(axes))
+        bar.set_label("class")
+        bar.ax.yaxis.set_major_locator(mpl.ticker.MaxNLocator(nbins=10, integer=True))
+        bar.ax.yaxis.set_major_formatter(
+            mpl.ticker.FuncFormatter(lambda v, _: classes[int(v)] if 0 <= v < k else "")
+        )
+        return fig
     handles = [
         mpl.lines.Line2D([], [], ls="", marker="o", ms=5, mec="black", mew=0.3, color=cmap(norm(c)))
         for c in range(k)

@@ -235,6 +235,30 @@ def test_long_axis_labels_fit_in_their_figures(res):
             assert fig.bbox.y0 <= box.y0 and box.y1 <= fig.bbox.y1, ax.get_ylabel()
 
 
+@pytest.mark.parametrize("k", [3, 30])
+def test_decision_boundaries_name_every_class_inside_the_figure(k):
+    """Up to twelve classes in a legend; thirty made a legend taller than the
+    figure, cut off: a colour bar of classes instead."""
+    from optsweep.engine import Network
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(200, 2)), rng.integers(0, k, 200)
+    net = Network([2, 8, k], head="softmax", rng=rng)
+    meta = {"model": {"head": "softmax", "activation": "relu"}, "data": {}}
+    fig = P.plot_boundaries([("adam", 0, net.state_dict())], X, y, meta)
+    fig.draw_without_rendering()
+    if k <= 12:
+        (legend,) = fig.legends
+        assert [t.get_text() for t in legend.texts] == [str(c) for c in range(k)]
+        boxes = [legend.get_window_extent()]
+    else:
+        assert fig.legends == [] and fig.axes[-1].get_ylabel() == "class"
+        boxes = [t.get_window_extent() for t in fig.axes[-1].get_yticklabels() if t.get_text()]
+        assert len(boxes) >= 5
+    for b in boxes:
+        assert fig.bbox.y0 <= b.y0 and b.y1 <= fig.bbox.y1 and b.x1 <= fig.bbox.x1
+
+
 def test_comparison_of_a_classifier_and_a_regression(res):
     """Accuracy beside R^2: each study's metric under its name, not one axis
     label that is wrong for one of them; each study's bars centred on its
