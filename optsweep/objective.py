@@ -129,7 +129,8 @@ def check_model(sweep: SweepConfig, data: Dataset) -> None:
     head that does not fit the labels (the sigmoid on three classes, the
     softmax on real-valued targets) would fail every trial alike, and labels
     of one class leave nothing to learn. Whole-number labels stored as
-    floats, which make a regression, get a warning."""
+    floats, which make a regression, get a warning, and so do more than
+    twenty whole-number classes, which may be quantities meant for one."""
     model = model_config(sweep, data)
     y = data.y_train
     if sweep.model.head == "auto" and model.head == "linear" and y.ndim == 1:
@@ -143,6 +144,19 @@ def check_model(sweep: SweepConfig, data: Dataset) -> None:
                 sweep.path,
                 ", ".join(f"{v:g}" for v in values),
             )
+    numbered = all(isinstance(c, (int, np.integer)) for c in data.classes)  # not names
+    if sweep.model.head == "auto" and model.head == "softmax" and numbered and data.n_classes > 20:
+        codes = data.classes or range(data.n_classes)
+        log.warning(
+            "%s: data: the labels are %d whole numbers (%s to %s), so this is a classifier of "
+            '%d classes; if they are quantities (an age, a count), set model.head = "linear" '
+            "for a regression",
+            sweep.path,
+            data.n_classes,
+            min(codes),
+            max(codes),
+            data.n_classes,
+        )
     if model.head != "linear" and y.ndim == 1 and len(np.unique(y)) < 2:
         only = data.classes[0] if data.classes else y[0]
         d = sweep.data

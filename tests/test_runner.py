@@ -910,6 +910,35 @@ def test_whole_number_labels_stored_as_floats_warn(tmp_path, caplog):
     assert caplog.text == ""  # asked for: no warning
 
 
+def test_many_whole_number_classes_warn(tmp_path, caplog):
+    """Ages 18..73 in a CSV are taken as 56 classes, as documented; a sweep
+    that leaves the head to optsweep is told so, and how to get a regression.
+    Five classes, or the linear head asked for, are not warned about."""
+    from optsweep.objective import check_model, load_dataset
+
+    rng = np.random.default_rng(0)
+    ages = np.concatenate([np.arange(18, 74), rng.integers(18, 74, 100)])
+    lines = ["a,age"] + [f"{rng.normal():.4f},{a}" for a in ages]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    text = file_sweep(tmp_path, "ages", "d.csv", "age", n_trials=2).read_text()
+
+    def warned(sweep_text: str) -> str:
+        (tmp_path / "ages.toml").write_text(sweep_text)
+        sweep = load_sweep(tmp_path / "ages.toml")
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="optsweep.objective"):
+            check_model(sweep, load_dataset(sweep.data, sweep.model.head))
+        return caplog.text
+
+    assert "the labels are 56 whole numbers (18 to 73), so this is a classifier of 56" in (
+        warned(text)
+    )
+    assert warned(text.replace("[model]", '[model]\nhead = "linear"')) == ""
+    lines = ["a,age"] + [f"{rng.normal():.4f},{a % 5}" for a in ages]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    assert warned(text) == ""
+
+
 def test_a_csv_with_columns_that_are_not_features(tmp_path):
     """An id and a name column: refused with a hint at data.features, which
     then chooses the feature columns."""
