@@ -390,8 +390,12 @@ def importances(
 
 
 def _importance(df: pd.DataFrame, minimize: bool) -> dict[str, float]:
-    import optuna
-    from optuna.distributions import CategoricalDistribution, FloatDistribution
+    with warnings.catch_warnings():
+        # Optuna imports tqdm.auto, which warns in a notebook without ipywidgets
+        # ("IProgress not found"): about progress bars no importance draws
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import optuna
+        from optuna.distributions import CategoricalDistribution, FloatDistribution
 
     params = [p for p in searched_params(df) if df[p].notna().all()]
     if len(df) < 6 or not params:
