@@ -5,7 +5,7 @@ as an Optuna objective run in joblib worker processes, with every trial and
 every epoch in pandas tables::
 
     import optsweep
-    res = optsweep.load("results/quickstart")
+    res = optsweep.run("sweeps/quickstart.toml", n_trials=20)  # or optsweep.load(...)
     res.trials, res.curves
 
 Names that need NumPy, pandas or Optuna are imported on first use, so that
@@ -32,6 +32,7 @@ _LAZY = {
     "load_weights": "results",
     "Results": "results",
     "Model": "results",
+    "run": "api",
 }
 
 
@@ -39,15 +40,6 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'optsweep' has no attribute {name!r}")
-
-
-def run_sweep(sweep: str | SweepConfig, **kwargs: Any):
-    """Run (or resume) a sweep from a path or a :class:`SweepConfig`; see
-    :func:`optsweep.runner.run_sweep`."""
-    from .config import SweepConfig, load_sweep
-    from .runner import run_sweep as _run
-
-    return _run(load_sweep(sweep) if not isinstance(sweep, SweepConfig) else sweep, **kwargs)
 
 
 __all__ = [
@@ -59,5 +51,5 @@ __all__ = [
     "load",
     "load_sweep",
     "load_weights",
-    "run_sweep",
+    "run",
 ]

@@ -320,11 +320,8 @@ def _best_per_optimizer(directory: Path) -> list[str]:
 
 
 def _write_report(dirs: list[Path], out: str | None, quiet: bool, n_jobs: int = -1) -> None:
-    import joblib
-
     from .report import write_report
 
-    n_jobs = joblib.cpu_count() if n_jobs == -1 else n_jobs
     for path in write_report(dirs, out, n_jobs):
         if not quiet:
             print(f"report: {path}")

@@ -63,6 +63,37 @@ SYNC_SECONDS = 1.0
 BACKENDS = ("loky", "dask")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
+#: The keys of a sweep file's [study] and [execution] sections.
+STUDY_KEYS = (
+    "name",
+    "metric",
+    "direction",
+    "sampler",
+    "pruner",
+    "n_trials",
+    "timeout",
+    "seed",
+    "deterministic",
+    "batch",
+    "n_startup_trials",
+    "warmup_epochs",
+    "prune_every",
+    "percentile",
+)
+EXECUTION_KEYS = (
+    "n_jobs",
+    "storage",
+    "format",
+    "backend",
+    "scheduler",
+    "report",
+    "heartbeat",
+    "grace_period",
+    "vectorize",
+    "memory_mb",
+    "sync_seconds",
+)
+
 #: The hyperparameters a sweep can fix or search, and the optimizers that use each.
 BETAS = {
     "momentum_beta": ("momentum",),
@@ -279,10 +310,14 @@ def _show(v: Any) -> str:
 # --- sections ------------------------------------------------------------------------
 
 
-def load_sweep(path: str | Path, data_source: str | None = None) -> SweepConfig:
+def load_sweep(
+    path: str | Path, data_source: str | None = None, settings: dict[str, Any] | None = None
+) -> SweepConfig:
     """Read and validate a sweep file; ``data_source`` replaces its
     ``data.source`` (a results directory's copy of a sweep file: a relative
-    path in it meant the original's folder).
+    path in it meant the original's folder); ``settings`` replace keys of its
+    [study] and [execution] sections (``{"n_trials": 20}``), validated as
+    if the file held them.
 
     Raises
     ------
@@ -303,6 +338,14 @@ def load_sweep(path: str | Path, data_source: str | None = None) -> SweepConfig:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
     if data_source is not None and isinstance(raw.get("data"), dict):
         raw["data"]["source"] = data_source
+    for key, value in (settings or {}).items():
+        section = "study" if key in STUDY_KEYS else "execution" if key in EXECUTION_KEYS else None
+        if section is None:
+            known = ", ".join(STUDY_KEYS + EXECUTION_KEYS)
+            raise ConfigError(f"{path}: {key} is not a [study] or [execution] key ({known})")
+        if not isinstance(raw.setdefault(section, {}), dict):
+            break  # parse_sweep says the section must be a table
+        raw[section][key] = value
     return parse_sweep(raw, path)
 
 
@@ -351,23 +394,7 @@ def check_vectorize(
 
 
 def _study(c: _Checker, raw: Any, path: Path, data: DataSection, search: dict) -> StudySection:
-    keys = (
-        "name",
-        "metric",
-        "direction",
-        "sampler",
-        "pruner",
-        "n_trials",
-        "timeout",
-        "seed",
-        "deterministic",
-        "batch",
-        "n_startup_trials",
-        "warmup_epochs",
-        "prune_every",
-        "percentile",
-    )
-    r = c.table(raw, "study", keys)
+    r = c.table(raw, "study", STUDY_KEYS)
     name = c.str_(r.get("name", path.stem), "study.name")
     if not _SAFE_NAME.match(name) or ".." in name:
         raise c.fail(
@@ -549,23 +576,7 @@ def _train(c: _Checker, raw: Any) -> tuple[TrainSection, str | None]:
 
 
 def _execution(c: _Checker, raw: Any, sampler: str) -> ExecutionSection:
-    r = c.table(
-        raw,
-        "execution",
-        (
-            "n_jobs",
-            "storage",
-            "format",
-            "backend",
-            "scheduler",
-            "report",
-            "heartbeat",
-            "grace_period",
-            "vectorize",
-            "memory_mb",
-            "sync_seconds",
-        ),
-    )
+    r = c.table(raw, "execution", EXECUTION_KEYS)
     n_jobs = c.int_(r.get("n_jobs", 1), "execution.n_jobs")
     if n_jobs == 0 or n_jobs < -1:
         raise c.fail("execution.n_jobs", "must be -1 (all cores) or >= 1", n_jobs)

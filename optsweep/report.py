@@ -82,14 +82,14 @@ def _draw(plot: Callable[..., Figure], args: tuple, path: Path) -> str | None:
 
 class _Painter:
     """Draws a report's figures in ``n_jobs`` of joblib's worker processes
-    (default: one per core), several at a time: drawing is most of a
+    (default or -1: one per core), several at a time: drawing is most of a
     report's time, matplotlib's, spent in Python. The workers start (or a
     sweep's, still running, are reused) as the report begins, and import
     matplotlib while the main process reads the tables and computes what
     the figures show. ``n_jobs=1``: drawn in this process."""
 
     def __init__(self, n_jobs: int | None = None) -> None:
-        self.n_jobs = joblib.cpu_count() if n_jobs is None else n_jobs
+        self.n_jobs = joblib.cpu_count() if n_jobs in (None, -1) else n_jobs
         self.start = PoolStart(self.n_jobs, "loky", _ready)
 
     def __enter__(self) -> _Painter:

@@ -4,6 +4,7 @@ command lines parse."""
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -28,7 +29,8 @@ def test_readme_example_runs(code, tmp_path, monkeypatch, capsys):
         n_trials=12, n_jobs=1, report=False
     )
     run_sweep(sweep, root=tmp_path / "results", progress=False)
-    monkeypatch.chdir(tmp_path)  # the examples name results/quickstart
+    shutil.copytree(ROOT / "sweeps", tmp_path / "sweeps")
+    monkeypatch.chdir(tmp_path)  # the examples name results/quickstart and sweeps/
     capsys.readouterr()
     try:
         exec(compile(code, "README.md", "exec"), {})

@@ -86,6 +86,24 @@ def test_resume_continues_to_the_budget(tmp_path):
     )
 
 
+def test_optsweep_run_from_python(tmp_path):
+    """optsweep.run: the study of a sweep file, with [study] and [execution]
+    keys replaced and checked as in the file, its report, and its results
+    loaded; the same call resumes."""
+    path = write_sweep(tmp_path, "nb", n_trials=8, epochs=2)
+    root = tmp_path / "r"
+    res = optsweep.run(path, root=root, progress=False, n_trials=3, report=True, n_jobs=2)
+    assert isinstance(res, optsweep.Results) and len(res.trials) == 3
+    assert (root / "nb" / "report" / "report.md").exists()
+    res = optsweep.run(path, root=root, progress=False, n_trials=5, sampler="tpe")
+    assert res.trials["number"].tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(ConfigError, match=r"nb.toml: study.n_trials must be >= 1 \(got 0\)"):
+        optsweep.run(path, root=root, n_trials=0)
+    with pytest.raises(ConfigError, match=r"trials is not a \[study\] or \[execution\] key"):
+        optsweep.run(path, root=root, trials=3)
+    assert len(optsweep.load(root / "nb").trials) == 5
+
+
 def test_a_run_with_nothing_to_do_says_how_to_run_more(tmp_path, capsys):
     """`--trials 5` on a study of 7 trials runs none (the budget counts the
     study's trials); the command says so, and what budget runs 5 more."""

@@ -1,0 +1,63 @@
+"""``optsweep.run``: a sweep from Python (a notebook), as ``optsweep run`` does it.
+
+Above the runner and the report in the order of imports, beside the command
+line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .config import load_sweep
+from .results import Results, load
+
+
+def run(
+    sweep: str | Path,
+    *,
+    root: str | Path = "results",
+    progress: bool = True,
+    **settings: Any,
+) -> Results:
+    """Run (or resume) the study of the sweep file ``sweep`` and load its results.
+
+    What ``optsweep run SWEEP`` does, from Python: the trials in parallel
+    worker processes, the tables and (unless ``report=False``) the report
+    under ``root/NAME/``. An interrupted run (the notebook's stop button)
+    keeps its finished trials, as on the command line, and the same call
+    resumes it.
+
+    Parameters
+    ----------
+    sweep
+        A sweep file (TOML).
+    root
+        Where studies go (``results/NAME/``).
+    progress
+        A progress bar of the trials.
+    **settings
+        Keys of the file's [study] and [execution] sections to replace, checked
+        as in the file: ``n_trials=20``, ``n_jobs=2``, ``vectorize=64``,
+        ``sampler="random"``, ``report=False``, ...
+
+    Returns
+    -------
+    Results
+        As :func:`optsweep.load` gives them: ``.trials``, ``.curves``, ``.meta``.
+
+    Raises
+    ------
+    ConfigError
+        On a bad sweep file or setting: one line naming the file, the key and
+        the value.
+    """
+    from .report import write_report
+    from .runner import run_sweep
+
+    config = load_sweep(sweep, settings=settings)
+    summary = run_sweep(config, root=root, progress=progress)
+    if config.execution.report and not summary.interrupted:
+        ex = config.execution
+        write_report([summary.directory], None, -1 if ex.backend == "dask" else ex.n_jobs)
+    return load(summary.directory)
