@@ -103,7 +103,11 @@ class _Painter:
         self.start.wait()
         if self.n_jobs == 1 or len(jobs) < 2:
             return [_draw(*job) for job in jobs]
-        return parallel(self.n_jobs)(joblib.delayed(_draw)(*job) for job in jobs)
+        # absolute paths: reused workers stay in the folder they started in
+        # (a notebook may have changed its own since)
+        return parallel(self.n_jobs)(
+            joblib.delayed(_draw)(plot, args, Path(path).absolute()) for plot, args, path in jobs
+        )
 
 
 #: The figures a study's report may draw (``NAME.png`` in its folder)

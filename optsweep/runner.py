@@ -145,6 +145,15 @@ def storage_spec(sweep: SweepConfig, root: str | Path = "results") -> str:
     return sweep.execution.storage or str(results_dir(sweep, root) / "study.journal")
 
 
+def absolute_spec(spec: str) -> str:
+    """``spec`` with a file's path made absolute (a journal, or SQLite's
+    ``sqlite:///relative.db``): joblib's workers, reused from an earlier run,
+    stay in the folder they started in, which a notebook may have left."""
+    if spec.startswith("sqlite:///") and not spec.startswith("sqlite:////"):
+        return "sqlite:///" + os.path.abspath(spec[len("sqlite:///") :])
+    return spec if is_url(spec) else os.path.abspath(spec)
+
+
 #: The study attribute holding what makes its trials comparable (:func:`experiment`).
 EXPERIMENT = "optsweep_experiment"
 
@@ -862,7 +871,7 @@ def run_sweep(
     """
     t0 = time.monotonic()
     directory = results_dir(sweep, root)
-    spec = storage_spec(sweep, root)
+    spec = absolute_spec(storage_spec(sweep, root))
     check_execution(sweep, spec)
     try:
         data = load_dataset(sweep.data, sweep.model.head)

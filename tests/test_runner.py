@@ -104,6 +104,28 @@ def test_optsweep_run_from_python(tmp_path):
     assert len(optsweep.load(root / "nb").trials) == 5
 
 
+PRUNED = 'pruner = "median"\nwarmup_epochs = 2'
+
+
+def test_workers_started_in_another_folder_use_this_run_s_files(tmp_path, monkeypatch):
+    """A notebook that changes folder between runs reuses joblib's workers,
+    which stay in the folder they started in: the paths sent to them (the
+    study's journal, which pruning reports go to; the report's figures) must
+    not be relative. A relative journal path once made them report to
+    another folder's study, or to none ("Record does not exist")."""
+    first = write_sweep(tmp_path, "v", n_trials=2, epochs=2, n_jobs=2)
+    path = write_sweep(tmp_path, "w", n_trials=6, epochs=12, n_jobs=2, study_extra=PRUNED)
+    monkeypatch.chdir(subdir(tmp_path, "a"))
+    optsweep.run(first, progress=False, report=True)  # the workers start here, in a/
+    monkeypatch.chdir(subdir(tmp_path, "b"))
+    res = optsweep.run(path, progress=False, report=True)  # results/ is b/results/ now
+    assert res.path == Path("results") / "w" and len(res.trials) == 6
+    assert res.trials["state"].isin(["COMPLETE", "PRUNED"]).all()
+    figures = {p.name for p in (tmp_path / "b" / "results" / "w" / "report").glob("*.png")}
+    assert "history.png" in figures and "learning_curves.png" in figures
+    assert sorted(p.name for p in (tmp_path / "a" / "results").iterdir()) == ["v"]
+
+
 def test_a_run_with_nothing_to_do_says_how_to_run_more(tmp_path, capsys):
     """`--trials 5` on a study of 7 trials runs none (the budget counts the
     study's trials); the command says so, and what budget runs 5 more."""
