@@ -6,11 +6,14 @@ line.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from .config import load_sweep
 from .results import Results, load
+
+log = logging.getLogger(__name__)
 
 
 def run(
@@ -57,7 +60,9 @@ def run(
 
     config = load_sweep(sweep, settings=settings)
     summary = run_sweep(config, root=root, progress=progress)
-    if config.execution.report and not summary.interrupted:
+    if summary.interrupted:
+        log.warning("%s: interrupted; finished trials are kept, and the same call resumes", sweep)
+    elif config.execution.report:
         ex = config.execution
         write_report([summary.directory], None, -1 if ex.backend == "dask" else ex.n_jobs)
     return load(summary.directory)

@@ -345,6 +345,8 @@ def load_sweep(
             raise ConfigError(f"{path}: {key} is not a [study] or [execution] key ({known})")
         if not isinstance(raw.setdefault(section, {}), dict):
             break  # parse_sweep says the section must be a table
+        if type(value).__module__ == "numpy":  # n_trials=np.int64(50) from a notebook
+            value = value.item()
         raw[section][key] = value
     return parse_sweep(raw, path)
 

@@ -104,6 +104,30 @@ def test_optsweep_run_from_python(tmp_path):
     assert len(optsweep.load(root / "nb").trials) == 5
 
 
+def test_optsweep_run_interrupted_in_a_notebook_keeps_its_trials_and_resumes(tmp_path, caplog):
+    """The notebook's stop button is a SIGINT in the kernel: the run stops,
+    keeps what finished, says so (no report), and the same call resumes."""
+    import threading
+
+    path = write_sweep(tmp_path, "stop", n_trials=400, epochs=60, n_jobs=2)
+    root = tmp_path / "r"
+    threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+    with caplog.at_level("WARNING", logger="optsweep.api"):
+        res = optsweep.run(path, root=root, progress=False, report=True)
+    assert "stop.toml: interrupted; finished trials are kept, and the same call resumes" in (
+        caplog.text
+    )
+    from optsweep.analysis import shown_states
+
+    def finished(trials) -> int:  # what the budget counts: not the interrupted ones
+        return int(shown_states(trials).isin(["COMPLETE", "PRUNED", "FAIL"]).sum())
+
+    done = finished(res.trials)
+    assert 0 < done < 400 and not (root / "stop" / "report").exists()
+    res = optsweep.run(path, root=root, progress=False, n_trials=np.int64(done + 3))
+    assert finished(res.trials) == done + 3
+
+
 PRUNED = 'pruner = "median"\nwarmup_epochs = 2'
 
 
