@@ -314,11 +314,19 @@ def read_table(directory: Path, name: str) -> pd.DataFrame | None:
             raise OptsweepError(
                 f"{pq}: reading Parquet needs pyarrow: pip install 'optsweep[parquet]'"
             )
-        df = pd.read_parquet(pq)
+        path, read = pq, pd.read_parquet
     elif csv.exists():
-        df = pd.read_csv(csv)
+        path, read = csv, pd.read_csv
     else:
         return None
+    try:
+        df = read(path)
+    except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise OptsweepError(
+            f"{path}: cannot be read as a table ({why}); `optsweep export {directory}` "
+            "writes the tables again from the study's storage"
+        ) from None
     return _typed(df)
 
 
@@ -508,7 +516,12 @@ def read_meta(directory: str | Path) -> dict:
         if Path(directory).suffix == ".toml" and Path(directory).is_file():
             hint = f"; that is a sweep file, whose results are in {_results_of(directory)}"
         raise FileNotFoundError(f"{directory}: not a results directory (no meta.json){hint}")
-    return json.loads(p.read_text())
+    try:
+        return json.loads(p.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise OptsweepError(
+            f"{p}: damaged, not JSON ({e}); `optsweep run` writes it again for its sweep file"
+        ) from None
 
 
 def load(directory: str | Path) -> Results:

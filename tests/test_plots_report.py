@@ -592,6 +592,24 @@ def test_parquet_results_read_where_pyarrow_is_missing(res, monkeypatch):
         optsweep.load(res.path)
 
 
+@pytest.mark.parametrize("damaged", ["trials.parquet", "curves.parquet", "meta.json"])
+def test_damaged_results_files_are_one_line_each(res, tmp_path, damaged):
+    """A truncated table or meta.json (a disk full, a copy cut short): one
+    line naming the file and what writes it again, exit code 1, not a
+    pyarrow or JSON traceback; `optsweep export` mends a table."""
+    copy = tmp_path / "copy"
+    shutil.copytree(res.path, copy)
+    (copy / damaged).write_bytes((copy / damaged).read_bytes()[:200])
+    out = subprocess.run(cli("report", copy), capture_output=True, text=True)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    (line,) = out.stderr.splitlines()
+    again = "optsweep export" if damaged.endswith(".parquet") else "optsweep run` writes it again"
+    assert line.startswith(f"optsweep: error: {copy / damaged}: ") and again in line
+    if damaged.endswith(".parquet"):
+        subprocess.run(cli("export", copy), check=True, capture_output=True)
+        assert len(optsweep.load(copy).trials) == len(res.trials)
+
+
 def test_loading_and_analysing_tables_does_not_import_optuna(res):
     """A notebook that reads tables needs no Optuna: importing it costs time
     and, through tqdm.auto, warns in Jupyter without ipywidgets."""
