@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 
 from . import analysis as A
 from . import plots as P
+from .errors import OptsweepError
 from .pool import PoolStart, parallel
 from .results import Results, atomic_write, load, read_meta, read_table, write_text
 
@@ -461,7 +462,12 @@ def _boundaries(res: Results) -> tuple | None:
     models = []
     for _, b in best.iterrows():
         if (models_dir / f"trial_{b['number']:05d}.npz").exists():
-            models.append((b["optimizer"], int(b["number"]), load_weights(res.path, b["number"])))
+            try:
+                weights = load_weights(res.path, b["number"])
+            except OptsweepError as e:  # the other optimizers' models are still drawn
+                log.warning("%s", e)
+                continue
+            models.append((b["optimizer"], int(b["number"]), weights))
     if not models:
         return None
     return models, X, y, res.meta

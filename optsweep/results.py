@@ -31,6 +31,7 @@ import base64
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -344,8 +345,13 @@ def savez(tmp: str, state: dict[str, np.ndarray]) -> None:
 def load_weights(directory: str | Path, number: int) -> dict[str, np.ndarray]:
     """A trial's saved weights (``W1``, ``b1``, ..., ``sizes``), without pickle."""
     path = Path(directory) / "models" / f"trial_{number:05d}.npz"
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise OptsweepError(f"{path}: damaged, not a NumPy .npz file ({e})") from None
 
 
 @dataclass(frozen=True)

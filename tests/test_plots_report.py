@@ -610,6 +610,26 @@ def test_damaged_results_files_are_one_line_each(res, tmp_path, damaged):
         assert len(optsweep.load(copy).trials) == len(res.trials)
 
 
+def test_damaged_weights_cost_their_model_only(res, tmp_path):
+    """A truncated models/trial_N.npz: res.model(N) says the file is damaged
+    (not zipfile's BadZipFile), and the report is written, the other
+    optimizers' decision boundaries with it, a warning naming the file."""
+    from optsweep.errors import OptsweepError
+
+    copy = tmp_path / "copy"
+    shutil.copytree(res.path, copy)
+    best = P.best_trials(res.trials)
+    number = int(best["number"].iloc[0])
+    weights = copy / "models" / f"trial_{number:05d}.npz"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(OptsweepError, match=rf"trial_{number:05d}.npz: damaged, not a NumPy"):
+        optsweep.load(copy).model(number)
+    out = subprocess.run(cli("report", copy), capture_output=True, text=True)
+    assert out.returncode == 0 and "Traceback" not in out.stderr
+    assert f"trial_{number:05d}.npz: damaged" in out.stderr
+    assert (copy / "report" / "boundaries.png").exists() == (len(best) > 1)
+
+
 def test_loading_and_analysing_tables_does_not_import_optuna(res):
     """A notebook that reads tables needs no Optuna: importing it costs time
     and, through tqdm.auto, warns in Jupyter without ipywidgets."""
