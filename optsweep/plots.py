@@ -194,12 +194,15 @@ def plot_history(trials: pd.DataFrame, meta: dict) -> Figure:
     fig, (ax,) = _new()
     if d.empty:
         return _empty(fig, ax, "no complete trial")
+    from matplotlib.ticker import MaxNLocator
+
     floor = r2_floor(d["value"], meta["metrics"][0], meta)
     for opt, g in d.groupby("optimizer", sort=True):
         kw = {"s": 18, "color": color(opt), "label": opt, "alpha": 0.8}
         scatter_floored(ax, g["number"], g["value"], floor, **kw)
     ax.step(d["number"], d["best_so_far"], where="post", color="black", lw=1.2, label="best so far")
     ax.set_xlabel("trial number")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no trial 0.25
     ylabel = floored_label(metric_label(meta["metrics"][0], meta), floor)
     floor_axis(ax, d["value"], floor)
     v = d["value"]

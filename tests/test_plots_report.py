@@ -52,6 +52,9 @@ def test_history_data(res):
         "value"
     ].max()
     assert isinstance(P.plot_history(res.trials, res.meta), Figure)
+    few = res.trials[res.trials["state"] == "COMPLETE"].head(3)  # the course's three trials
+    ax = P.plot_history(few, res.meta).axes[0]
+    assert all(t == int(t) for t in ax.get_xticks())  # trial numbers, not 0.25
 
 
 def test_learning_curves_data(res):
