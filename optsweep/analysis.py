@@ -175,7 +175,7 @@ def param_summary(trials: pd.DataFrame, param: str, minimize: bool | None = None
     minimize = minimizes(trials, minimize)
     cols = ["param", "n", "best", "median", "spread", "median_seconds_per_epoch"]
     done = complete(trials)
-    if done[param].dropna().empty:
+    if param not in done or done[param].dropna().empty:  # not searched, or never applied
         return pd.DataFrame(columns=cols)
     done = done[done[param].notna()]
     if param in DISCRETE:

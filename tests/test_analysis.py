@@ -190,6 +190,7 @@ def test_param_summary_absent_param_is_empty():
     assert A.param_summary(T, "decay_rate").empty
     with pytest.raises(KeyError, match=r"param 'learning_rate' is not a column .* lr"):
         A.param_summary(T, "learning_rate")  # a typo: not an empty table
+    assert A.param_summary(T.drop(columns="decay_rate"), "decay_rate").empty  # a hand-built table
     assert list(A.param_summary(T, "decay_rate").columns) == [
         "param",
         "n",
