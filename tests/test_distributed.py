@@ -154,27 +154,27 @@ def test_file_storage_with_a_remote_scheduler_is_refused(tmp_path):
     assert "Traceback" not in res.stderr and not (tmp_path / "r").exists()
 
 
-def test_the_dask_backend_without_a_scheduler_is_refused(tmp_path):
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (  # nowhere to send the trials
+            ("--backend", "dask"),
+            "execution.backend 'dask' needs execution.scheduler (--scheduler URL), the address "
+            "of a running Dask scheduler, e.g. tcp://HOST:8786 from `dask scheduler` (got '')",
+        ),
+        (  # --scheduler alone would be ignored, the trials running here
+            ("--scheduler", "tcp://127.0.0.1:8786"),
+            "execution.scheduler is for execution.backend 'dask' (--backend dask), not 'loky': "
+            "the trials would run here (got 'tcp://127.0.0.1:8786')",
+        ),
+    ],
+    ids=["backend-without-scheduler", "scheduler-without-backend"],
+)
+def test_dask_options_that_cannot_work_are_refused(tmp_path, options, message):
     path = write_sweep(tmp_path, "d")
-    args = ("run", path, "--backend", "dask", "--results-root", tmp_path / "r")
+    args = ("run", path, *options, "--results-root", tmp_path / "r")
     res = subprocess.run(cli(*args), capture_output=True, text=True)
-    assert res.returncode == 2 and res.stderr == (
-        f"optsweep: error: {path}: execution.backend 'dask' needs execution.scheduler "
-        "(--scheduler URL), the address of a running Dask scheduler, e.g. tcp://HOST:8786 "
-        "from `dask scheduler` (got '')\n"
-    )
-    assert not (tmp_path / "r").exists()
-
-
-def test_a_scheduler_without_the_dask_backend_is_refused(tmp_path):
-    """--scheduler alone would be ignored, the trials running here."""
-    path = write_sweep(tmp_path, "d")
-    args = ("run", path, "--scheduler", "tcp://127.0.0.1:8786", "--results-root", tmp_path / "r")
-    res = subprocess.run(cli(*args), capture_output=True, text=True)
-    assert res.returncode == 2 and res.stderr == (
-        f"optsweep: error: {path}: execution.scheduler is for execution.backend 'dask' "
-        "(--backend dask), not 'loky': the trials would run here (got 'tcp://127.0.0.1:8786')\n"
-    )
+    assert res.returncode == 2 and res.stderr == f"optsweep: error: {path}: {message}\n"
     assert not (tmp_path / "r").exists()
 
 
