@@ -108,6 +108,13 @@ def floored_label(label: str, floor: float | None) -> str:
     return label if floor is None else f"{label} (below {floor:g}: \u25bc at {floor:g})"
 
 
+def spans_decades(values: pd.Series) -> bool:
+    """Whether positive ``values`` (losses, seconds) span more than a factor
+    of 20, so that a log axis shows them better than a linear one."""
+    v = values.dropna()
+    return len(v) > 0 and bool((v > 0).all()) and v.max() / v.min() > 20
+
+
 def dots(points: int) -> dict:
     """Markers for a line of few points (``ax.plot`` keywords): a curve of
     one epoch is otherwise invisible, and of a few, hard to read."""
@@ -205,8 +212,7 @@ def plot_history(trials: pd.DataFrame, meta: dict) -> Figure:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no trial 0.25
     ylabel = floored_label(metric_label(meta["metrics"][0], meta), floor)
     floor_axis(ax, d["value"], floor)
-    v = d["value"]
-    if (v > 0).all() and v.max() / v.min() > 20:  # losses spanning decades
+    if spans_decades(d["value"]):  # losses
         log_axis(ax, "y")
         ylabel += ", log scale"
     ax.set_ylabel(two_lines(ylabel))
@@ -747,8 +753,13 @@ def plot_pareto(trials: pd.DataFrame, meta: dict) -> Figure:
     for opt, g in front.groupby("optimizer", sort=True):
         ax.scatter(g[cols[0]], g[cols[1]], s=30, color=color(opt), label=f"front: {opt}", zorder=3)
     ax.plot(front[cols[0]], front[cols[1]], color="black", lw=1, zorder=2)
-    ax.set_xlabel(metric_label(metrics[0], meta))
-    ax.set_ylabel(two_lines(metric_label(metrics[1], meta)))
+    labels = [metric_label(m, meta) for m in metrics]
+    for which, col, i in (("x", cols[0], 0), ("y", cols[1], 1)):
+        if spans_decades(d[col]):  # losses from 0.005 to 1.5: the front is at the small end
+            log_axis(ax, which)
+            labels[i] += ", log scale"
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(two_lines(labels[1]))
     ax.set_title(f"Pareto front ({len(front)} of {len(d)} complete trials)")
     ax.legend(loc="best")
     return fig

@@ -388,6 +388,13 @@ def test_multi_objective_pareto(tmp_path):
     assert isinstance(P.plot_pareto(r.trials, r.meta), Figure)
     write_report([r.path])
     assert (r.path / "report" / "pareto.png").exists()
+    # a loss spanning decades (0.005 to 1.5): a log axis, or the front is a
+    # clump at its left edge; accuracies stay linear
+    t = r.trials.assign(value_val_metric=np.geomspace(0.005, 1.5, len(r.trials)))
+    meta = {**r.meta, "metrics": ["val_loss", "train_seconds"]}
+    ax = P.plot_pareto(t.rename(columns={"value_val_metric": "value_val_loss"}), meta).axes[0]
+    assert ax.get_xscale() == "log" and ax.get_xlabel().endswith(", log scale")
+    assert P.plot_pareto(r.trials, r.meta).axes[0].get_xscale() == "linear"
 
 
 def test_confirm_retrains_top_configurations(res, tmp_path):
