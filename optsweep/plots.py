@@ -42,17 +42,19 @@ def color(optimizer: str) -> str:
     return OPTIMIZER_COLORS.get(optimizer, "#7f7f7f")
 
 
-def two_lines(label: str, limit: int = 50) -> str:
-    """``label`` on two lines, broken before its last `` (`` or after its last
-    ``,`` that leaves the first line at most ``limit`` characters, when it is
-    longer (an axis label longer than its axis is clipped)."""
-    if len(label) <= limit:
-        return label
-    cuts = [m.start() for m in re.finditer(r" \(|, ", label) if 0 < m.start() <= limit]
-    if not cuts:
-        return label
-    k = cuts[-1]
-    return label[:k] + ("," if label[k] == "," else "") + "\n" + label[k + 1 :].lstrip(" ")
+def fit_label(label: str, limit: int = 50) -> str:
+    """``label`` broken into lines of at most ``limit`` characters where it
+    can be, before a `` (`` or after a ``,`` (an axis label longer than its
+    axis is clipped); a label that fits is left as it is."""
+    lines = []
+    while len(label) > limit:
+        cuts = [m.start() for m in re.finditer(r" \(|, ", label) if 0 < m.start() <= limit]
+        if not cuts:
+            break
+        k = cuts[-1]
+        lines.append(label[:k] + ("," if label[k] == "," else ""))
+        label = label[k + 1 :].lstrip(" ")
+    return "\n".join([*lines, label])
 
 
 def metric_label(metric: str, meta: dict) -> str:
@@ -215,7 +217,7 @@ def plot_history(trials: pd.DataFrame, meta: dict) -> Figure:
     if spans_decades(d["value"]):  # losses
         log_axis(ax, "y")
         ylabel += ", log scale"
-    ax.set_ylabel(two_lines(ylabel))
+    ax.set_ylabel(fit_label(ylabel))
     ax.set_title(f"Optimization history ({len(d)} complete of {len(trials)} trials)")
     ax.legend(loc="best")
     return fig
@@ -285,7 +287,7 @@ def plot_learning_curves(trials: pd.DataFrame, curves: pd.DataFrame, meta: dict)
         )
     log_axis(ax, "y")
     ax.set_xlabel("epoch")
-    ax.set_ylabel(two_lines(metric_label("train_loss", meta) + ", log scale"))
+    ax.set_ylabel(fit_label(metric_label("train_loss", meta) + ", log scale"))
     ax.set_title("Learning curves of the best trial of each optimizer")
     ax.legend(loc="best")
     return fig
@@ -354,7 +356,7 @@ def plot_batch_tradeoff(trials: pd.DataFrame, curves: pd.DataFrame, meta: dict) 
         log_axis(ax, "x")
         log_axis(ax, "y")
         ax.set_xlabel(x)
-        ax.set_ylabel(two_lines(metric_label("train_loss", meta) + ", log"))
+        ax.set_ylabel(fit_label(metric_label("train_loss", meta) + ", log"))
         ax.legend(loc="best")
     axes[0].set_title("Loss against updates")
     axes[1].set_title("Loss against wall time")
@@ -433,6 +435,9 @@ def plot_sensitivity(trials: pd.DataFrame, meta: dict) -> Figure:
         return _empty(fig, axes[0], "no learning rate, decay or beta searched in finished trials")
     floor = r2_floor(d["value"], meta["metrics"][0], meta)
     ylabel = floored_label(metric_label(meta["metrics"][0], meta), floor)
+    logy = spans_decades(d.loc[~d["failed"], "value"])  # losses, as on the history plot
+    if logy:
+        ylabel += ", log scale"
     # a failed trial has no value: an x at the panel's worse edge, where it was tried
     worse = 0.96 if meta["directions"][0] == "minimize" else 0.04
     for ax, p in zip(axes, params):
@@ -454,6 +459,8 @@ def plot_sensitivity(trials: pd.DataFrame, meta: dict) -> Figure:
                 )
         if not g["failed"].all():
             floor_axis(ax, g["value"], floor)
+            if logy:
+                log_axis(ax, "y")
         lo, hi = g["x"].min(), g["x"].max()  # the x markers do not widen the axis themselves
         if (g["x"] > 0).all():
             ax.set_xlim(lo / 1.3, hi * 1.3)
@@ -465,13 +472,14 @@ def plot_sensitivity(trials: pd.DataFrame, meta: dict) -> Figure:
             ax.set_yticks([])
         elif g["failed"].any():  # a band below (or above) the values for the x markers
             y0, y1 = ax.get_ylim()
-            pad = 0.1 * (y1 - y0)
-            if worse > 0.5:
-                ax.set_ylim(y0, y1 + pad)
+            if logy:  # a tenth of the span in decades, not in values (y0 - pad < 0)
+                pad = (y1 / y0) ** 0.1
+                ax.set_ylim(*((y0, y1 * pad) if worse > 0.5 else (y0 / pad, y1)))
             else:
-                ax.set_ylim(y0 - pad, y1)
+                pad = 0.1 * (y1 - y0)
+                ax.set_ylim(*((y0, y1 + pad) if worse > 0.5 else (y0 - pad, y1)))
         ax.set_xlabel(_X_LABELS.get(p, p))
-        ax.set_ylabel(two_lines(ylabel))
+        ax.set_ylabel(fit_label(ylabel, 40))  # a panel 3.5 inches high
         ax.set_title(f"Sensitivity to {p}")
         ax.legend(loc="best", fontsize=8)
     for ax in axes[len(params) :]:
@@ -614,7 +622,7 @@ def plot_parallel(trials: pd.DataFrame, meta: dict) -> Figure:
     fig.colorbar(
         mpl.cm.ScalarMappable(norm=norm, cmap=cmap),
         ax=ax,
-        label=two_lines(metric_label(meta["metrics"][0], meta)),
+        label=fit_label(metric_label(meta["metrics"][0], meta)),
         extend={(True, True): "both", (True, False): "min", (False, True): "max"}.get(
             clipped, "neither"
         ),
@@ -759,7 +767,7 @@ def plot_pareto(trials: pd.DataFrame, meta: dict) -> Figure:
             log_axis(ax, which)
             labels[i] += ", log scale"
     ax.set_xlabel(labels[0])
-    ax.set_ylabel(two_lines(labels[1]))
+    ax.set_ylabel(fit_label(labels[1]))
     ax.set_title(f"Pareto front ({len(front)} of {len(d)} complete trials)")
     ax.legend(loc="best")
     return fig
@@ -829,7 +837,7 @@ def plot_comparison(studies: Sequence[tuple[str, pd.DataFrame, dict]]) -> Figure
     # under its name (a regression's R^2 beside a classifier's accuracy)
     if not mixed:
         ax.set_xticks(np.arange(len(names)), names)
-        ax.set_ylabel(two_lines(labels[names[0]]))
+        ax.set_ylabel(fit_label(labels[names[0]]))
     else:
         ax.set_xticks(np.arange(len(names)), [f"{n}\n({labels[n]})" for n in names], fontsize=8)
         ax.set_ylabel("best value of each study's metric")

@@ -220,22 +220,31 @@ def test_long_axis_labels_fit_in_their_figures(res):
     """A regression's loss label, "training loss (squared error of
     standardised targets), log scale", ran off a 4-inch figure: long labels
     go on two lines, and every label is inside its figure."""
-    assert P.two_lines("training loss (binary cross-entropy), log") == (
+    assert P.fit_label("training loss (binary cross-entropy), log") == (
         "training loss (binary cross-entropy), log"  # short: as it is
     )
-    assert P.two_lines("training loss (squared error of standardised targets), log scale") == (
+    assert P.fit_label("training loss (squared error of standardised targets), log scale") == (
         "training loss\n(squared error of standardised targets), log scale"
+    )
+    assert P.fit_label("validation loss (squared error of standardised targets), log", 40) == (
+        "validation loss\n(squared error of standardised targets),\nlog"  # more lines if need be
     )
     meta = {**res.meta, "model": {**res.meta["model"], "head": "linear"}}
     meta["data"] = {**meta["data"], "target_scaler": {"mean": 100.0, "std": 2.0}}
+    losses = {**meta, "metrics": ["val_loss"], "directions": ["minimize"]}
+    spread = res.trials.assign(value=np.geomspace(0.005, 1.5, len(res.trials)))
     for fig in (
         P.plot_learning_curves(res.trials, res.curves, meta),
         P.plot_batch_tradeoff(res.trials, res.curves, meta),
+        P.plot_sensitivity(spread, losses),  # a loss spanning decades: log, three lines
     ):
         fig.draw_without_rendering()  # lays out the figure, as saving does
         for ax in fig.axes:
             box = ax.yaxis.label.get_window_extent()
             assert fig.bbox.y0 <= box.y0 and box.y1 <= fig.bbox.y1, ax.get_ylabel()
+    spread.loc[spread.index[0], ["state", "value"]] = ["FAIL", np.nan]  # an x mark's band
+    ax = P.plot_sensitivity(spread, losses).axes[0]
+    assert ax.get_yscale() == "log" and ax.get_ylim()[0] > 0
 
 
 @pytest.mark.parametrize("k", [3, 30])
