@@ -44,15 +44,15 @@ def color(optimizer: str) -> str:
 
 def fit_label(label: str, limit: int = 50) -> str:
     """``label`` broken into lines of at most ``limit`` characters where it
-    can be, before a `` (`` or after a ``,`` (an axis label longer than its
+    can be, before a `` (`` or after a ``,`` or ``;`` (an axis label longer than its
     axis is clipped); a label that fits is left as it is."""
     lines = []
     while len(label) > limit:
-        cuts = [m.start() for m in re.finditer(r" \(|, ", label) if 0 < m.start() <= limit]
+        cuts = [m.start() for m in re.finditer(r" \(|[,;] ", label) if 0 < m.start() <= limit]
         if not cuts:
             break
         k = cuts[-1]
-        lines.append(label[:k] + ("," if label[k] == "," else ""))
+        lines.append(label[:k] + (label[k] if label[k] in ",;" else ""))
         label = label[k + 1 :].lstrip(" ")
     return "\n".join([*lines, label])
 
@@ -586,7 +586,9 @@ def plot_parallel(trials: pd.DataFrame, meta: dict) -> Figure:
     lo, hi = d["value"].quantile([0.05, 0.95]) if len(d) >= 20 else d["value"].agg(["min", "max"])
     if (floor := r2_floor(d["value"], meta["metrics"][0], meta)) is not None:
         lo, hi = max(lo, floor), max(hi, floor)  # R^2 far below 0, as on the other plots
-    norm = mpl.colors.Normalize(lo, hi if hi > lo else lo + 1e-12, clip=True)
+    logc = spans_decades(d["value"]) and lo > 0  # losses: colours by decades
+    Norm = mpl.colors.LogNorm if logc else mpl.colors.Normalize
+    norm = Norm(lo, hi if hi > lo else lo * (1 + 1e-9) + 1e-12, clip=True)
     cmap = mpl.colormaps["viridis_r" if minimize else "viridis"]
     xs = np.arange(len(params), dtype=float)
     order = d.sort_values("value", ascending=not minimize, kind="mergesort")  # best last, on top
@@ -622,12 +624,13 @@ def plot_parallel(trials: pd.DataFrame, meta: dict) -> Figure:
     fig.colorbar(
         mpl.cm.ScalarMappable(norm=norm, cmap=cmap),
         ax=ax,
-        label=fit_label(metric_label(meta["metrics"][0], meta)),
+        label=fit_label(metric_label(meta["metrics"][0], meta) + (", log scale" if logc else "")),
         extend={(True, True): "both", (True, False): "min", (False, True): "max"}.get(
             clipped, "neither"
         ),
     )
-    ax.set_title("Parallel coordinates (each line a complete trial; scales: log for rates, 1-beta)")
+    title = "Parallel coordinates (each line a complete trial; scales: log for rates, 1-beta)"
+    ax.set_title(title if len(params) > 4 else fit_label(title))  # narrow: two lines
     return fig
 
 

@@ -537,6 +537,18 @@ def test_parallel_colours_are_not_squeezed_by_an_outlier(res):
     (lines,) = fig.axes[0].collections  # each trial's segments, the best trial's last
     best = lines.get_colors()[-1]
     assert tuple(best[:3]) == pytest.approx(mpl.colormaps["viridis"](1.0)[:3])
+    # a loss from 0.005 to 1.5: colours by decades, or all but a few lines alike
+    losses = {**res.meta, "metrics": ["val_loss"], "directions": ["minimize"]}
+    t["value"] = np.geomspace(0.005, 1.5, len(t))
+    bar = P.plot_parallel(t, losses).axes[-1]
+    assert bar.get_yscale() == "log" and bar.get_ylabel().endswith(", log scale")
+    # three axes: a figure narrower than the title on one line (it was cut at both ends)
+    few = t.assign(**{b: np.nan for b in ("momentum_beta", "rmsprop_beta", "beta1", "beta2")})
+    few = few.assign(schedule="constant", decay_rate=np.nan)
+    fig = P.plot_parallel(few, losses)
+    fig.draw_without_rendering()
+    box = fig.axes[0].title.get_window_extent()
+    assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1
 
 
 def test_r2_far_below_zero_does_not_flatten_the_history_and_sensitivity(res):
