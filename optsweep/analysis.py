@@ -292,14 +292,32 @@ def schedule_effect(trials: pd.DataFrame, minimize: bool | None = None) -> pd.Da
     return s.assign(gain_over_constant=gain)
 
 
-def confirmation_summary(runs: pd.DataFrame, trials: pd.DataFrame | None = None) -> pd.DataFrame:
+def metric_range(metric: str, meta: dict) -> tuple[float, float]:
+    """The values ``metric`` can take: an accuracy [0, 1], an R^2 at most 1,
+    a loss or a time at least 0 (``meta``: the study's, for its output head)."""
+    if metric.endswith("_metric"):
+        linear = meta.get("model", {}).get("head") == "linear"
+        return (-math.inf, 1.0) if linear else (0.0, 1.0)
+    if metric.endswith("_loss") or metric == "train_seconds":
+        return (0.0, math.inf)
+    return (-math.inf, math.inf)
+
+
+def confirmation_summary(
+    runs: pd.DataFrame,
+    trials: pd.DataFrame | None = None,
+    bounds: tuple[float, float] = (-math.inf, math.inf),
+) -> pd.DataFrame:
     """Mean, standard deviation and 95% confidence interval per configuration.
 
     ``runs`` has one row per retraining: ``number`` (the configuration's
     trial) and ``value``. The interval is ``mean +/- t(0.975, n - 1) * sd /
-    sqrt(n)`` (Student's t). With ``trials``, each configuration's
-    ``optimizer`` and ``search_value`` (what its trial found: the top trials
-    of a search are, on average, luckier than their configuration) come first.
+    sqrt(n)`` (Student's t), cut to ``bounds``, the values the metric can
+    take (:func:`metric_range`): the mean lies there, so the cut interval
+    still covers it as often (an accuracy's interval [0.89, 1.09] from two
+    runs is [0.89, 1]). With ``trials``, each configuration's ``optimizer``
+    and ``search_value`` (what its trial found: the top trials of a search
+    are, on average, luckier than their configuration) come first.
     """
     cols = ["number", "n", "mean", "std", "ci_low", "ci_high"]
     if trials is not None:
@@ -313,8 +331,8 @@ def confirmation_summary(runs: pd.DataFrame, trials: pd.DataFrame | None = None)
         t_quantile(n - 1) * s / math.sqrt(n) if n > 1 else np.nan
         for n, s in zip(out["n"], out["std"].fillna(0))
     ]
-    out["ci_low"] = out["mean"] - half
-    out["ci_high"] = out["mean"] + half
+    out["ci_low"] = np.maximum(out["mean"] - half, bounds[0])
+    out["ci_high"] = np.minimum(out["mean"] + half, bounds[1])
     out = out.reset_index()
     if trials is not None:
         found = trials.set_index("number")

@@ -367,7 +367,8 @@ def _cmd_confirm(args) -> int:
     if not args.quiet:
         from .results import load
 
-        print(summary_text(runs, load(Path(args.results)).trials))
+        res = load(Path(args.results))
+        print(summary_text(runs, res.trials, res.meta))
     _write_report([Path(args.results)], None, args.quiet, n_jobs)
     return 0
 

@@ -15,7 +15,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from .analysis import complete, confirmation_summary
+from .analysis import complete, confirmation_summary, metric_range
 from .config import HPARAMS, load_sweep
 from .errors import ConfigError
 from .objective import TrialTask, data_digest, evaluate, load_dataset
@@ -95,10 +95,10 @@ def confirm(directory: str | Path, top: int, seeds: int, n_jobs: int = 1) -> pd.
     return runs
 
 
-def summary_text(runs: pd.DataFrame, trials: pd.DataFrame) -> str:
+def summary_text(runs: pd.DataFrame, trials: pd.DataFrame, meta: dict) -> str:
     """The command's table: each configuration, what its trial found, and its
-    retrainings' mean, sd and 95% interval."""
-    s = confirmation_summary(runs, trials)
+    retrainings' mean, sd and 95% interval (within the metric's range)."""
+    s = confirmation_summary(runs, trials, metric_range(meta["metrics"][0], meta))
     lines = ["trial  optimizer  found     n    mean      std       95% interval"]
     for r in s.itertuples(index=False):
         lines.append(

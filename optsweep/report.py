@@ -426,7 +426,7 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
     conf = read_table(res.path, "confirm")
     if conf is not None:
         doc.heading("Confirmation runs")
-        summary = A.confirmation_summary(conf, t)
+        summary = A.confirmation_summary(conf, t, A.metric_range(metric, meta))
         doc.text(
             "Each configuration retrained with fresh seeds; search_value is what its "
             "trial found (the best trials of a search tend to be luckier than their "

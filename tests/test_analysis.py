@@ -276,6 +276,24 @@ def test_schedule_effect():
     )
 
 
+def test_confirmation_intervals_stay_within_the_metric_s_range():
+    """Two retrainings at accuracies 0.98 and 1.0: the t interval (12.7 sd)
+    reaches 1.11, which no accuracy can; it is cut at 1 (and an R^2's too),
+    not a loss's."""
+    runs = pd.DataFrame({"number": [3, 3], "value": [0.98, 1.0]})
+    cls = {"model": {"head": "sigmoid"}}
+    reg = {"model": {"head": "linear"}}
+    assert A.metric_range("val_metric", cls) == (0.0, 1.0)
+    assert A.metric_range("val_metric", reg) == (-np.inf, 1.0)
+    assert A.metric_range("val_loss", reg) == (0.0, np.inf)
+    raw = A.confirmation_summary(runs).iloc[0]
+    assert raw["ci_high"] > 1.1 and raw["ci_low"] < 0.9
+    cut = A.confirmation_summary(runs, bounds=A.metric_range("val_metric", cls)).iloc[0]
+    assert cut["ci_high"] == 1.0 and cut["ci_low"] == raw["ci_low"]
+    low = pd.DataFrame({"number": [1, 1], "value": [0.001, 0.02]})  # a loss: cut at 0
+    assert A.confirmation_summary(low, bounds=(0.0, np.inf)).iloc[0]["ci_low"] == 0.0
+
+
 def test_confirmation_summary_student_t():
     runs = pd.DataFrame({"number": [3, 3, 3, 7, 7], "value": [0.90, 0.92, 0.94, 0.8, 0.8]})
     s = A.confirmation_summary(runs).set_index("number")

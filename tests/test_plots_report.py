@@ -427,7 +427,7 @@ def test_confirm_retrains_top_configurations(res, tmp_path):
     from optsweep.confirm import summary_text
 
     best = done.iloc[0]
-    row = summary_text(runs, res.trials).splitlines()[1].split()
+    row = summary_text(runs, res.trials, res.meta).splitlines()[1].split()
     assert row[:4] == [str(best["number"]), best["optimizer"], f"{best['value']:.4g}", "3"]
 
 
