@@ -70,6 +70,18 @@ def test_learning_curves_data(res):
     P.plot_learning_curves(res.trials, res.curves, res.meta)
 
 
+def test_curves_of_one_epoch_are_seen(res):
+    """A one-epoch study: each curve is one point, which a line without
+    markers does not draw (its learning curves were an empty plot)."""
+    short = res.curves[res.curves["epoch"] == 0]
+    for fig in (
+        P.plot_learning_curves(res.trials, short, res.meta),
+        P.plot_batch_tradeoff(res.trials, short, res.meta),
+    ):
+        lines = [ln for ax in fig.axes[:2] for ln in ax.get_lines() if len(ln.get_xdata()) == 1]
+        assert lines and all(ln.get_marker() == "o" for ln in lines)
+
+
 def test_batch_curves_data_picks_smallest_and_largest(res):
     d = P.batch_curves_data(res.trials, res.curves)
     trained = res.trials[res.trials["epochs_run"] > 0]
