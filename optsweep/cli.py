@@ -343,11 +343,7 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from .results import read_meta
-
-    dirs = [Path(d) for d in args.results]
-    for d in dirs:
-        read_meta(d)  # or one line saying it is not a results directory
+    dirs = [Path(d) for d in args.results]  # write_report checks each is a results directory
     if args.out and len({d.resolve() for d in dirs}) < 2:
         raise ConfigError(
             "--out is where the comparison of several studies goes; a study's own report "

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from . import analysis as A
 from .config import BETAS
+from .results import scaling
 
 OPTIMIZER_COLORS = {"gd": "#1f77b4", "momentum": "#ff7f0e", "rmsprop": "#2ca02c", "adam": "#d62728"}
 STYLE = {
@@ -719,12 +720,10 @@ def _prediction_surfaces(fig, axes, nets, X, y, grid, data: dict) -> Figure:
     import matplotlib as mpl
 
     xx, yy, pts = grid
-    target = data.get("target_scaler")
+    mean, std = scaling(data.get("target_scaler"))
 
     def units(z: np.ndarray) -> np.ndarray:  # standardised targets back to their own units
-        if not target:
-            return z
-        return z * np.atleast_1d(target["std"])[0] + np.atleast_1d(target["mean"])[0]
+        return z if mean is None else z * std[0] + mean[0]
 
     truth = units(np.asarray(y, dtype=float).reshape(len(y), -1)[:, 0])
     preds = [units(net.predict(pts)[:, 0]).reshape(xx.shape) for _, _, net in nets]

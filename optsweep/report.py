@@ -26,7 +26,15 @@ from . import analysis as A
 from . import plots as P
 from .errors import OptsweepError
 from .pool import PoolStart, parallel
-from .results import Results, atomic_write, load, read_meta, read_table, write_text
+from .results import (
+    Results,
+    atomic_write,
+    load,
+    read_meta,
+    read_table,
+    scaling,
+    write_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -240,21 +248,20 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
     doc = _Doc(f"optsweep report: {res.name}", folder, painter or _Painter(), STUDY_FIGURES)
     d = meta.get("data", {})
     m = meta.get("model", {})
-    classes = ""
+    labels = ""  # the classes, or a regression's targets
     if d.get("n_classes"):
         names = d.get("classes") or []
         listed = ", ".join(map(str, names[:10])) + (", ..." if len(names) > 10 else "")
         shown = f" ({listed})" if names else ""
-        classes = f", {d['n_classes']} classes{shown}"
-    if target := d.get("target_scaler"):
-        mean, sd = np.atleast_1d(target["mean"]), np.atleast_1d(target["std"])
-        if mean.size == 1:
-            classes = f", a real-valued target (mean {mean[0]:.4g}, sd {sd[0]:.4g}), standardised"
-        else:
-            classes = f", {mean.size} real-valued targets, standardised"
+        labels = f", {d['n_classes']} classes{shown}"
+    mean, sd = scaling(d.get("target_scaler"))
+    if mean is not None and mean.size == 1:
+        labels = f", a real-valued target (mean {mean[0]:.4g}, sd {sd[0]:.4g}), standardised"
+    elif mean is not None:
+        labels = f", {mean.size} real-valued targets, standardised"
     doc.text(
         f"Data {Path(str(d.get('source', '?'))).name}: {d.get('n_train')} training and "
-        f"{d.get('n_val')} validation samples, {d.get('n_features')} features{classes}. Network "
+        f"{d.get('n_val')} validation samples, {d.get('n_features')} features{labels}. Network "
         f"{m.get('sizes')} ({m.get('activation')}, {m.get('head')} head), "
         f"{meta.get('epochs')} epoch{'' if meta.get('epochs') == 1 else 's'}. Objective: "
         + "; ".join(

@@ -354,6 +354,15 @@ def load_weights(directory: str | Path, number: int) -> dict[str, np.ndarray]:
         raise OptsweepError(f"{path}: damaged, not a NumPy .npz file ({e})") from None
 
 
+def scaling(entry: dict | None) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+    """A standardisation as ``meta.json`` keeps it (``{"mean": ..., "std": ...}``,
+    per column) as two arrays; ``(None, None)`` where there was none."""
+    if entry is None:
+        return None, None
+    mean, std = (np.atleast_1d(np.asarray(entry[k], dtype=np.float64)) for k in ("mean", "std"))
+    return mean, std
+
+
 @dataclass(frozen=True)
 class Model:
     """A trial's saved network with what it needs to predict on raw inputs:
@@ -492,15 +501,10 @@ class Results:
         return Model(
             net,
             number,
-            None if scaler is None else np.asarray(scaler["mean"], dtype=np.float64),
-            None if scaler is None else np.asarray(scaler["std"], dtype=np.float64),
+            *scaling(scaler),
             tuple(data.get("classes") or ()),
             tuple(data.get("features") or ()),
-            *(
-                (None, None)
-                if target is None
-                else (np.asarray(target[k], dtype=np.float64) for k in ("mean", "std"))
-            ),
+            *scaling(target),
         )
 
 

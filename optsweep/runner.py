@@ -897,9 +897,10 @@ def run_sweep(
             if cut := repair_journal_tail(spec):
                 log.warning("%s: cut a torn last record (%d bytes) left by a crash", spec, cut)
         study = open_study(sweep, spec)
-        targets = None if model_config(sweep, data).head != "linear" else "raw"
-        if data.target_scaler is not None:
-            targets = "standardised"
+        regression = data.n_classes == 0  # real-valued targets (check_model saw the head fit)
+        targets = (
+            ("standardised" if data.target_scaler is not None else "raw") if regression else None
+        )
         check_experiment(study, sweep, digest, targets)
         if not shared_storage:
             requeued = recover_interrupted(study)
