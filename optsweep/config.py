@@ -265,6 +265,10 @@ class _Checker:
     def fail(self, key: str, rule: str, value: Any) -> ConfigError:
         return ConfigError(f"{self.path}: {key} {rule} (got {_show(value)})")
 
+    def missing(self, key: str, rule: str) -> ConfigError:
+        """A required key left out of the file."""
+        return ConfigError(f"{self.path}: {key} {rule} (not set)")
+
     def table(self, raw: Any, key: str, allowed: tuple[str, ...]) -> dict:
         if not isinstance(raw, dict):
             raise self.fail(key, "must be a table", raw)
@@ -484,7 +488,7 @@ def _data(c: _Checker, raw: Any, path: Path) -> DataSection:
         raise c.fail("data", "must be a table", raw)
     source = raw.get("source")
     if source is None:
-        raise c.fail("data.source", "is required (a generator, a data set name or a path)", None)
+        raise c.missing("data.source", "is required (a generator, a data set name or a path)")
     c.str_(source, "data.source")
     gen_args: dict[str, str] = {}  # the generator's arguments and their types
     if source in GENERATORS:
@@ -506,7 +510,7 @@ def _data(c: _Checker, raw: Any, path: Path) -> DataSection:
     c.table(raw, "data", base + tuple(gen_args))
     if source not in GENERATORS and source not in REAL_DATASETS:
         if Path(source).suffix == ".csv" and "label" not in raw:
-            raise c.fail("data.label", "is required for a CSV source (the label column)", None)
+            raise c.missing("data.label", "is required for a CSV source (the label column)")
     label = raw.get("label")
     if label is not None:
         c.str_(label, "data.label")
@@ -627,7 +631,7 @@ def _search(c: _Checker, raw: Any, default_schedule: str | None) -> dict[str, Pa
         else:
             value = default_schedule if name == "schedule" and default_schedule else DEFAULTS[name]
             specs[name] = ParamSpec(name, "fixed", value=value)
-    _cross_checks(c, specs)
+    _cross_checks(c, specs, given=set(r))
     return specs
 
 
@@ -677,7 +681,7 @@ def _range(c: _Checker, name: str, raw: dict) -> ParamSpec:
     c.table(raw, key, allowed)
     for k in ("low", "high"):
         if k not in raw:
-            raise c.fail(f"{key}.{k}", "is required for a range", None)
+            raise c.missing(f"{key}.{k}", "is required for a range")
     if name == "batch_size":
         lo, hi = c.int_(raw["low"], f"{key}.low", 1), c.int_(raw["high"], f"{key}.high", 1)
         for k, v in (("low", lo), ("high", hi)):
@@ -710,8 +714,27 @@ def _range(c: _Checker, name: str, raw: dict) -> ParamSpec:
     return ParamSpec(name, "float", low=lo, high=hi, log=log)
 
 
-def _cross_checks(c: _Checker, specs: dict[str, ParamSpec]) -> None:
+def _cross_checks(c: _Checker, specs: dict[str, ParamSpec], given: set[str]) -> None:
     kinds = specs["schedule"].values()
+    # a decaying schedule without its coefficients would silently be another
+    # one: inverse_time with decay 0 is constant, staircase stepping every
+    # epoch is inverse_time
+    decaying = [k for k in kinds if k in ("inverse_time", "staircase", "exponential")]
+    if decaying and "decay_rate" not in given:
+        if "exponential" in decaying:
+            rule = "is needed with the exponential schedule: the factor per epoch, in (0, 1]"
+        else:
+            rule = (
+                f"is needed with the {decaying[0]} schedule: left out, it is 0 and "
+                "the learning rate stays constant"
+            )
+        raise c.missing("search.decay_rate", rule)
+    if "staircase" in kinds and "interval" not in given:
+        raise c.missing(
+            "search.interval",
+            "is needed with the staircase schedule: the epochs per step; left out, "
+            "it steps every epoch, as inverse_time does",
+        )
     d = specs["decay_rate"]
     if "exponential" in kinds:
         top = d.high if d.kind == "float" else max(d.values())

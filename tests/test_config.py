@@ -225,6 +225,44 @@ def test_exponential_decay_range():
 
 
 @pytest.mark.parametrize(
+    ("schedules", "given", "message"),
+    [
+        (
+            ["constant", "inverse_time"],
+            {},
+            "search.decay_rate is needed with the inverse_time schedule: left out, it is 0 "
+            "and the learning rate stays constant (not set)",
+        ),
+        (
+            ["exponential"],
+            {},
+            "search.decay_rate is needed with the exponential schedule: the factor per epoch, "
+            "in (0, 1] (not set)",
+        ),
+        (
+            ["inverse_time", "staircase"],
+            {"decay_rate": 0.1},
+            "search.interval is needed with the staircase schedule: the epochs per step; "
+            "left out, it steps every epoch, as inverse_time does (not set)",
+        ),
+    ],
+)
+def test_a_decaying_schedule_needs_its_coefficients(schedules, given, message):
+    # left out, the schedule would silently be another one (staircase with
+    # interval 1 is inverse_time, inverse_time with decay 0 is constant)
+    raw = mutate("search.schedule", schedules)
+    raw["search"].update(given)
+    assert err(raw) == "sweeps/x.toml: " + message
+    raw["search"].update(decay_rate=0.5, interval=10)
+    assert parse_sweep(raw, Path("sweeps/x.toml")).search["schedule"].values() == tuple(schedules)
+
+
+def test_train_schedule_needs_its_decay_rate_too():
+    raw = mutate("train.schedule", "staircase")
+    assert "search.decay_rate is needed with the staircase schedule" in err(raw)
+
+
+@pytest.mark.parametrize(
     ("key", "value", "message"),
     [
         ("noise", "high", "data.noise must be a finite number (got 'high')"),
@@ -261,7 +299,7 @@ def test_csv_source_needs_label(tmp_path):
     raw = mutate("data", {"source": str(tmp_path / "d.csv")})
     assert (
         err(raw)
-        == "sweeps/x.toml: data.label is required for a CSV source (the label column) (got None)"
+        == "sweeps/x.toml: data.label is required for a CSV source (the label column) (not set)"
     )
 
 
