@@ -603,13 +603,20 @@ def plot_parallel(trials: pd.DataFrame, meta: dict) -> Figure:
         axis=2,
     )  # (trials, axes - 1, 2 ends, xy)
     drawn = np.isfinite(Y[:, :-1]) & np.isfinite(Y[:, 1:])
-    colours = cmap(norm(order["value"].to_numpy(dtype=float)))  # (trials, RGBA)
-    colours = np.broadcast_to(colours[:, None, :], (*drawn.shape, 4))
+    rgba = cmap(norm(order["value"].to_numpy(dtype=float)))  # (trials, RGBA)
+    colours = np.broadcast_to(rgba[:, None, :], (*drawn.shape, 4))
     ax.add_collection(
         mpl.collections.LineCollection(
             segments[drawn], colors=colours[drawn], linewidths=1.0, alpha=0.75
         )
     )
+    # a value with no segment on either side (momentum's beta between axes
+    # that momentum's trials do not use) would not show at all: a dot
+    edge = np.zeros((len(Y), 1), dtype=bool)
+    alone = np.isfinite(Y) & ~np.hstack([edge, drawn]) & ~np.hstack([drawn, edge])
+    if alone.any():
+        rows, cols = np.nonzero(alone)
+        ax.scatter(xs[cols], Y[rows, cols], s=12, c=rgba[rows], alpha=0.75, zorder=2)
     for i, p in enumerate(params):
         ax.axvline(i, color="black", lw=0.6)
         pos, labels = ticks[p]

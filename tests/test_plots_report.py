@@ -139,6 +139,42 @@ def test_schedules_and_parallel_data(res):
     P.plot_parallel(res.trials, res.meta)
 
 
+def test_parallel_coordinates_show_every_value(res):
+    """Each value a complete trial has is drawn: a segment's end, or a dot
+    where the trial used neither neighbouring axis (momentum's beta between
+    Adam's and RMSprop's was not drawn at all)."""
+    t = res.trials.copy()
+    done = t["state"] == "COMPLETE"
+    # the searched axes in order: put a beta between two others a trial lacks
+    t.loc[done & (t["optimizer"] != "adam"), ["beta1", "beta2"]] = np.nan
+    d, _ = P.parallel_data(t)
+    params = [c for c in d.columns if c != "value"]
+    fig = P.plot_parallel(t, res.meta)
+    ax = fig.axes[0]
+    points = set()
+    for c in ax.collections:
+        if hasattr(c, "get_segments"):
+            for seg in c.get_segments():
+                points.update((round(x, 9), round(y, 9)) for x, y in seg)
+        else:
+            points.update((round(x, 9), round(y, 9)) for x, y in c.get_offsets())
+    values = d[params].to_numpy(dtype=float)
+    wanted = {
+        (float(i), round(float(y), 9))
+        for row in values
+        for i, y in enumerate(row)
+        if np.isfinite(y)
+    }
+    assert wanted <= points
+    lonely = [
+        (i, row[i])
+        for row in values
+        for i in range(1, len(row) - 1)
+        if np.isfinite(row[i]) and not np.isfinite(row[i - 1]) and not np.isfinite(row[i + 1])
+    ]
+    assert lonely  # the case this test is about occurs
+
+
 def test_report_files_and_reproducibility(res, tmp_path):
     copy = tmp_path / "copied"
     shutil.copytree(res.path, copy)
@@ -546,7 +582,7 @@ def test_parallel_colours_are_not_squeezed_by_an_outlier(res):
     bar = fig.axes[-1]
     lo = bar.get_ylim()[0]
     assert lo > -100 and lo >= t["value"].quantile(0.05) - 1e-12
-    (lines,) = fig.axes[0].collections  # each trial's segments, the best trial's last
+    lines = fig.axes[0].collections[0]  # each trial's segments, the best trial's last
     best = lines.get_colors()[-1]
     assert tuple(best[:3]) == pytest.approx(mpl.colormaps["viridis"](1.0)[:3])
     # a loss from 0.005 to 1.5: colours by decades, or all but a few lines alike
