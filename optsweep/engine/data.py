@@ -228,11 +228,48 @@ def load_csv(
     on large files); a file it refuses is read again field by field, for an
     error that names the line, the column and the value.
 
+    A missing value written as ``nan`` (or an infinity) is refused, naming
+    its line and column, as an empty field is.
+
     Returns
     -------
     X, y, feature_names
     """
-    path = Path(path)
+    X, y, feats = _read_csv(Path(path), label, columns)
+    bad_x = ~np.isfinite(X)
+    bad_y = ~np.isfinite(y) if y.dtype.kind == "f" else np.zeros(len(y), dtype=bool)
+    if bad_x.any() or bad_y.any():
+        s = int(np.flatnonzero(bad_x.any(axis=1) | bad_y)[0])
+        what = (
+            f"column {feats[int(np.flatnonzero(bad_x[s])[0])]!r} is "
+            f"{X[s, np.flatnonzero(bad_x[s])[0]]}"
+            if bad_x[s].any()
+            else f"label column {label!r} is {y[s]}"
+        )
+        raise ValueError(
+            f"{path}: line {_line_of_row(Path(path), s)}, {what}: a network cannot train on "
+            "missing or infinite values (fill or drop that row)"
+        )
+    return X, y, feats
+
+
+def _line_of_row(path: Path, row: int) -> int:
+    """The line number (from 1) of data row ``row`` (from 0) of a CSV file,
+    counting the header and blank lines."""
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        n = -1
+        for line_no, line in enumerate(f, start=1):
+            if line_no > 1 and line.strip():
+                n += 1
+                if n == row:
+                    return line_no
+    return row + 2
+
+
+def _read_csv(
+    path: Path, label: str, columns: Sequence[str] | None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """:func:`load_csv` without its check of the values."""
     with path.open(newline="", encoding="utf-8-sig") as f:  # Excel writes a BOM
         first = f.readline()
         delimiter = max(",;\t", key=first.count)  # the first on a tie: a comma

@@ -1,5 +1,7 @@
 """Generators, loaders, split, standardisation and mini-batch partitions."""
 
+import re
+
 import numpy as np
 import pytest
 from helpers import hide_import
@@ -176,6 +178,24 @@ def test_csv_non_numeric_feature(tmp_path):
         load_csv(p, "y")
     p.write_text("a,y\n1,0\n\n2,1\n,1\n")  # a blank line counts
     with pytest.raises(ValueError, match=r"line 5, column 'a' is not a number \(got ''\)"):
+        load_csv(p, "y")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a,b,y\n1,2,0\n\n3,nan,1\n", "line 4, column 'b' is nan"),  # a blank line counts
+        ("a;b;y\n1,5;2;0\n-inf;2;1\n", "line 3, column 'a' is -inf"),  # field by field
+        ("a,y\n1,0.5\n2,NaN\n", "line 3, label column 'y' is nan"),
+    ],
+    ids=["nan-feature", "infinite-feature", "nan-target"],
+)
+def test_csv_missing_values_name_their_line(tmp_path, text, message):
+    # pandas writes a missing value as nan or an empty field; the line and
+    # the column are what a user needs to find it (it said "row 1, column 1")
+    p = tmp_path / "d.csv"
+    p.write_text(text)
+    with pytest.raises(ValueError, match=re.escape(f"d.csv: {message}: a network cannot train")):
         load_csv(p, "y")
 
 
