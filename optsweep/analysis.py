@@ -161,10 +161,11 @@ def param_summary(trials: pd.DataFrame, param: str, minimize: bool | None = None
     a discrete one or one with at most five values (a list of choices), else
     by bins (of ``1 - beta`` for a beta).
 
-    Columns: ``param`` (the value or bin), ``n``, ``best``, ``median``,
-    ``spread`` (interquartile range), ``median_seconds_per_epoch``. Only the
-    complete trials in which the hyperparameter applied are used (none: an
-    empty table); a name that is neither a hyperparameter nor a column
+    Columns: the value or bin, named after the hyperparameter (``lr``;
+    ``one_minus_beta1`` for bins of ``1 - beta1``), ``n``, ``best``,
+    ``median``, ``spread`` (interquartile range), ``median_seconds_per_epoch``.
+    Only the complete trials in which the hyperparameter applied are used
+    (none: an empty table); a name that is neither a hyperparameter nor a column
     raises ``KeyError``. ``minimize``: see :func:`minimizes`.
     """
     if param not in trials.columns and param not in HPARAMS:  # a typo, not an unused one
@@ -173,10 +174,11 @@ def param_summary(trials: pd.DataFrame, param: str, minimize: bool | None = None
             f"param {param!r} is not a column of the trials table (hyperparameters: {known})"
         )
     minimize = minimizes(trials, minimize)
-    cols = ["param", "n", "best", "median", "spread", "median_seconds_per_epoch"]
+    name = param  # of the first column
+    stats = ["n", "best", "median", "spread", "median_seconds_per_epoch"]
     done = complete(trials)
     if param not in done or done[param].dropna().empty:  # not searched, or never applied
-        return pd.DataFrame(columns=cols)
+        return pd.DataFrame(columns=[name, *stats])
     done = done[done[param].notna()]
     if param in DISCRETE:
         key = done[param]
@@ -184,7 +186,8 @@ def param_summary(trials: pd.DataFrame, param: str, minimize: bool | None = None
         key = done[param].map("{:.4g}".format).rename(param)
         key = pd.Categorical(key, categories=[f"{v:.4g}" for v in sorted(done[param].unique())])
     elif param in BETAS:  # betas: bins of 1 - beta on a log scale, as they are sampled
-        key = _bins(1 - done[param].astype(float), log=True).rename("one_minus_" + param)
+        key = _bins(1 - done[param].astype(float), log=True)
+        name = f"one_minus_{param}"
     else:
         key = _bins(done[param], log=True)
     g = done.groupby(key, observed=True, sort=True)
@@ -198,7 +201,7 @@ def param_summary(trials: pd.DataFrame, param: str, minimize: bool | None = None
         }
     )
     out.index = out.index.astype(str)
-    return out.rename_axis("param").reset_index()[cols]
+    return out.rename_axis(name).reset_index()[[name, *stats]]
 
 
 def loss_target(
@@ -286,7 +289,7 @@ def schedule_effect(trials: pd.DataFrame, minimize: bool | None = None) -> pd.Da
     s = param_summary(trials, "schedule", minimize)
     if s.empty:
         return s.assign(gain_over_constant=pd.Series(dtype=float))
-    const = s.loc[s["param"] == "constant", "best"]
+    const = s.loc[s["schedule"] == "constant", "best"]
     base = const.iloc[0] if len(const) else np.nan
     gain = (base - s["best"]) if minimize else (s["best"] - base)
     return s.assign(gain_over_constant=gain)

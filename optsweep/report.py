@@ -345,24 +345,30 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
         _section(doc, "batch size", batch)
     if "schedule" in searched or "decay_rate" in searched:
         doc.heading("What learning-rate decay buys")
-        _section(
-            doc,
-            "schedules",
-            lambda: (
-                doc.text(
-                    f"Per schedule: complete trials, best and median {metric}, spread "
-                    "(interquartile range), and gain_over_constant, how much better its best "
-                    "trial is than the best at a constant rate (negative: worse)."
-                ),
-                doc.table(A.schedule_effect(t, minimize)),
-                doc.figure(
-                    "schedules",
-                    P.plot_schedules,
-                    (t, c, meta),
-                    "Learning rate per epoch of the best trials",
-                ),
-            ),
-        )
+
+        def schedules() -> None:
+            effect = A.schedule_effect(t, minimize)
+            if effect["gain_over_constant"].isna().all():  # no trial at a constant rate
+                effect = effect.drop(columns="gain_over_constant")
+                gain = "."
+            else:
+                gain = (
+                    ", and gain_over_constant, how much better its best trial is than the "
+                    "best at a constant rate (negative: worse)."
+                )
+            doc.text(
+                f"Per schedule: complete trials, best and median {metric}, spread "
+                f"(interquartile range), median seconds per epoch{gain}"
+            )
+            doc.table(effect)
+            doc.figure(
+                "schedules",
+                P.plot_schedules,
+                (t, c, meta),
+                "Learning rate per epoch of the best trials",
+            )
+
+        _section(doc, "schedules", schedules)
     sensitive = not P.sensitivity_data(t).empty  # no rate or beta searched: nothing to show
     if sensitive or "lr" in searched:
         doc.heading("Sensitivity")

@@ -153,7 +153,7 @@ def test_best_per_optimizer_and_gap():
 
 
 def test_param_summary_discrete():
-    s = A.param_summary(T, "batch_size").set_index("param")
+    s = A.param_summary(T, "batch_size").set_index("batch_size")
     assert s.loc["32", "n"] == 2 and s.loc["64", "n"] == 2
     assert s.loc["32", "best"] == 0.90 and s.loc["64", "best"] == 0.95
     assert s.loc["32", "median"] == pytest.approx(0.85)
@@ -165,8 +165,8 @@ def test_param_summary_log_bins_for_lr():
     t = pd.concat([T, T.assign(lr=T["lr"] * 1.5)], ignore_index=True)
     s = A.param_summary(t, "lr")
     # eight rates from 0.001 to 0.75 over decades 1e-3..1: half-decade bins
-    # (<= 3 decades), closed on the right
-    assert s["param"].tolist() == [
+    # (<= 3 decades), closed on the right; the column named after the rate
+    assert s["lr"].tolist() == [
         "0.001-0.0032",  # 0.001, 0.0015
         "0.0032-0.01",
         "0.01-0.032",
@@ -182,8 +182,18 @@ def test_param_summary_of_a_few_values_is_by_value():
     """lr = [0.001, 0.01, 0.1, 0.5] (a grid's list): a row per value, in
     order, not bins that name ranges nobody chose."""
     s = A.param_summary(T, "lr")
-    assert s["param"].tolist() == ["0.001", "0.01", "0.1", "0.5"]
+    assert s["lr"].tolist() == ["0.001", "0.01", "0.1", "0.5"]
     assert s["n"].tolist() == [1, 1, 1, 1]
+
+
+def test_param_summary_of_a_beta_is_by_bins_of_one_minus_beta():
+    """Bins of 1 - beta are named so (the column was "param" whatever it held)."""
+    betas = [0.5, 0.7, 0.9, 0.95, 0.99, 0.995, 0.999]
+    t = trials([{"optimizer": "adam", "value": 0.9, "beta1": b} for b in betas])
+    s = A.param_summary(t, "beta1")
+    assert s.columns[0] == "one_minus_beta1" and s["n"].sum() == len(betas)
+    assert s["one_minus_beta1"].iloc[0].startswith("0.001")  # 1 - 0.999, the smallest first
+    assert A.param_summary(t.iloc[:3], "beta1").columns[0] == "beta1"  # three values: by value
 
 
 def test_param_summary_absent_param_is_empty():
@@ -192,7 +202,7 @@ def test_param_summary_absent_param_is_empty():
         A.param_summary(T, "learning_rate")  # a typo: not an empty table
     assert A.param_summary(T.drop(columns="decay_rate"), "decay_rate").empty  # a hand-built table
     assert list(A.param_summary(T, "decay_rate").columns) == [
-        "param",
+        "decay_rate",
         "n",
         "best",
         "median",
@@ -270,7 +280,7 @@ def test_schedule_effect():
             {"optimizer": "gd", "value": 0.83, "schedule": "exponential"},
         ]
     )
-    s = A.schedule_effect(t).set_index("param")
+    s = A.schedule_effect(t).set_index("schedule")
     assert s["gain_over_constant"].to_dict() == pytest.approx(
         {"constant": 0.0, "exponential": 0.03, "inverse_time": 0.06}
     )

@@ -536,6 +536,23 @@ def test_failed_trials_in_the_sensitivity_plot_and_the_report(tmp_path):
         assert f"{opt} diverged {len(g)} (lr " in text
 
 
+def test_decay_section_without_a_constant_rate(tmp_path):
+    """No trial at a constant rate: the schedules table has no empty
+    gain_over_constant column; its first column is named schedule."""
+    r = _sweep(
+        tmp_path,
+        "decays",
+        6,
+        edit=lambda s: s.replace('["constant", "inverse_time"]', '["inverse_time", "exponential"]'),
+    )
+    write_report([r.path])
+    md = (r.path / "report" / "report.md").read_text()
+    section = md.split("## What learning-rate decay buys")[1].split("##")[0]
+    assert "| schedule | n | best |" in section
+    assert "gain_over_constant" not in section and "| lr | n | best |" in md
+    assert (r.path / "report" / "schedules.png").exists()
+
+
 def test_results_repr_is_one_line(res):
     """What a notebook shows for ``optsweep.load(...)``: counts, not two tables."""
     text = repr(res)
