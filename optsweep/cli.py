@@ -269,7 +269,10 @@ def _cmd_run(args) -> int:
     best = "none yet" if s.best_value is None else f"{s.best_value:.6g}"
     if not args.quiet:
         # interrupted or lost trials apart from failures, as optsweep status shows them
-        again = f", {c[INTERRUPTED]} interrupted or lost (run again)" if c[INTERRUPTED] else ""
+        again = ""
+        if c[INTERRUPTED]:
+            todo = f"{s.pending} to run again on resume" if s.pending else "all run again since"
+            again = f", {c[INTERRUPTED]} interrupted or lost ({todo})"
         print(
             f"{sweep.name}: {s.ran} trial(s) this run in {s.seconds:.1f} s; study has "
             f"{c['COMPLETE']} complete, {c['PRUNED']} pruned, {c['FAIL']} failed{again}; "

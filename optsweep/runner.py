@@ -262,6 +262,22 @@ def counts(study: optuna.Study) -> dict[str, int]:
     return c
 
 
+def pending_reruns(study: optuna.Study) -> int:
+    """Unfinished trials (:func:`unfinished`) whose configuration has not
+    run again since: the next run runs them (a queued copy counts as not run)."""
+    trials = study.get_trials(deepcopy=False)
+    latest: dict[int, int] = {}  # origin -> the last trial of that configuration to run
+    for t in trials:
+        if t.state != TrialState.WAITING:
+            origin = t.user_attrs.get("rerun_of", t.number)
+            latest[origin] = max(latest.get(origin, -1), t.number)
+    return sum(
+        1
+        for t in trials
+        if unfinished(t) and latest[t.user_attrs.get("rerun_of", t.number)] == t.number
+    )
+
+
 def mark_interrupted(study: optuna.Study, trials: list[optuna.trial.FrozenTrial]) -> None:
     """End running ``trials`` as FAIL with the reason ``interrupted``."""
     for t in trials:
@@ -414,6 +430,7 @@ class RunSummary:
     best_value: float | None = None
     interrupted: bool = False
     seconds: float = 0.0
+    pending: int = 0  # interrupted or lost trials the next run runs again
 
 
 class _Progress:
@@ -940,6 +957,7 @@ def run_sweep(
             sync_journals()  # the study on disk before the command returns
         summary.ran = r.ran
         summary.counts = counts(study)
+        summary.pending = pending_reruns(study)
         summary.best_value = best_value(study)
     summary.seconds = time.monotonic() - t0
     return summary

@@ -136,7 +136,21 @@ def test_ctrl_c_keeps_finished_trials_and_marks_running_ones(tmp_path):
     assert n >= 1 and f"{n} interrupted" in text
     assert f"({n} interrupted or lost will run again when the study resumes)" in text
     failed = int((t["state"] == "FAIL").sum()) - n  # the command's summary says the same
-    assert f" {failed} failed, {n} interrupted or lost (run again); " in out, out
+    assert f" {failed} failed, {n} interrupted or lost ({n} to run again on resume); " in out, out
+    # resumed with room for just the re-runs: the queued configurations run first, and
+    # the summary no longer says they are to run (it said "(run again)" either way)
+    again = subprocess.run(
+        cli("run", path, "--results-root", root, "--trials", len(t) + n, "--no-report"),
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 0, again.stderr
+    t2 = optsweep.load(root / "cc").trials
+    assert sorted(t2["rerun_of"].dropna().astype(int)) == sorted(
+        t.loc[t["reason"] == "interrupted", "number"]
+    )
+    assert "will run again" not in status_text(root / "cc")
+    assert f"{n} interrupted or lost (all run again since); " in again.stdout, again.stdout
 
 
 @pytest.mark.parametrize("delay", [0.25, 0.6])
