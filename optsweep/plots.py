@@ -379,7 +379,12 @@ def plot_batch_tradeoff(trials: pd.DataFrame, curves: pd.DataFrame, meta: dict) 
         sizes = ok["batch_size"].astype(float).tolist()
         ax.set_xticks(sizes, size_labels(sizes))
         ax.minorticks_off()
-        ax.set_xlabel("batch size, log2 scale")
+        # batch sizes none of whose trials reached the loss have no point: say which
+        missed = [int(b) for b in tab.loc[tab["seconds_to_target"].isna(), "batch_size"]]
+        note = ", ".join(f"{b}" + (" (full)" if b == n_train else "") for b in missed)
+        ax.set_xlabel(
+            "batch size, log2 scale" + (f"\nnot reached by batch {note}" if missed else "")
+        )
         ax.set_ylabel("median seconds to the target loss, log scale")
     target = tab["target"].iloc[0] if len(tab) else float("nan")
     ax.set_title(f"Time to reach loss {target:.3g}")

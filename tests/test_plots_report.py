@@ -16,6 +16,7 @@ from helpers import cli, file_sweep, hide_import, write_sweep
 from matplotlib.figure import Figure
 
 import optsweep
+from optsweep import analysis as A
 from optsweep import plots as P
 from optsweep.config import load_sweep
 from optsweep.errors import ConfigError
@@ -89,6 +90,25 @@ def test_batch_curves_data_picks_smallest_and_largest(res):
     assert d["batch_size"].max() == trained["batch_size"].max()
     assert (d.groupby("trial")["updates"].apply(lambda u: (np.diff(u) > 0).all())).all()
     P.plot_batch_tradeoff(res.trials, res.curves, res.meta)
+
+
+def test_batch_sizes_that_never_reach_the_target_are_named(res):
+    """A batch size none of whose trials reached the loss had no point on the
+    time-to-target panel, and no word on why: its axis label names it."""
+    sizes = sorted(res.trials.loc[res.trials["epochs_run"] > 0, "batch_size"].unique())
+    assert len(sizes) >= 2
+    slow = int(sizes[-1])
+    numbers = res.trials.loc[res.trials["batch_size"] == slow, "number"]
+    c = res.curves.copy()
+    c.loc[c["trial"].isin(numbers), "train_loss"] = 1e3  # never near the target
+    tab = A.batch_tradeoff(res.trials, c)
+    assert tab.loc[tab["batch_size"] == slow, "seconds_to_target"].isna().all()
+    label = P.plot_batch_tradeoff(res.trials, c, res.meta).axes[2].get_xlabel()
+    full = " (full)" if slow == res.meta["data"]["n_train"] else ""
+    missed = tab.loc[tab["seconds_to_target"].isna(), "batch_size"].astype(int).tolist()
+    assert missed[-1] == slow and label.endswith(f"{slow}{full}"), label
+    assert label.startswith("batch size, log2 scale\nnot reached by batch ")
+    assert all(str(b) in label.split("\n")[1] for b in missed)
 
 
 def test_figures_show_as_plots_in_a_notebook(res):
