@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
 def _cmd_run(args) -> int:
     from .config import auto_vectorize, check_vectorize, load_sweep
     from .results import INTERRUPTED
-    from .runner import run_sweep
+    from .runner import budget_met, run_sweep
 
     sweep = load_sweep(args.sweep)
     overrides = {}
@@ -278,10 +278,8 @@ def _cmd_run(args) -> int:
             f"{c['COMPLETE']} complete, {c['PRUNED']} pruned, {c['FAIL']} failed{again}; "
             f"best {sweep.study.metrics[0]} {best}"
         )
-        done = c["COMPLETE"] + c["PRUNED"] + c["FAIL"]
-        n_trials = sweep.study.n_trials
-        if s.ran == 0 and not s.interrupted and n_trials is not None and done >= n_trials:
-            # the budget counts the study's trials, not this run's
+        if (done := budget_met(s, sweep)) is not None:
+            n_trials = sweep.study.n_trials
             print(
                 f"nothing to run: the study's budget of {n_trials} trials is met; "
                 f"`--trials {done + n_trials}` runs {n_trials} more"

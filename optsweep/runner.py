@@ -278,6 +278,16 @@ def pending_reruns(study: optuna.Study) -> int:
     )
 
 
+def budget_met(summary: RunSummary, sweep: SweepConfig) -> int | None:
+    """The study's finished trials if the run ran none because they meet the
+    budget (``n_trials`` counts the study's trials, not a run's), else None."""
+    c, n_trials = summary.counts, sweep.study.n_trials
+    done = c.get("COMPLETE", 0) + c.get("PRUNED", 0) + c.get("FAIL", 0)
+    if summary.ran == 0 and not summary.interrupted and n_trials is not None and done >= n_trials:
+        return done
+    return None
+
+
 def mark_interrupted(study: optuna.Study, trials: list[optuna.trial.FrozenTrial]) -> None:
     """End running ``trials`` as FAIL with the reason ``interrupted``."""
     for t in trials:
@@ -449,6 +459,9 @@ class _Progress:
         if best is not None:
             post["best"] = f"{best:.4g}"
         if self.bar is None:
+            if self.total is not None and done >= self.total:  # nothing to run: no bar
+                self.enabled = False
+                return
             from tqdm.auto import tqdm
 
             # a resumed study's earlier trials show, but do not count in the rate

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import math
 import os
 import shutil
@@ -150,18 +151,29 @@ def test_workers_started_in_another_folder_use_this_run_s_files(tmp_path, monkey
     assert sorted(p.name for p in (tmp_path / "a" / "results").iterdir()) == ["v"]
 
 
-def test_a_run_with_nothing_to_do_says_how_to_run_more(tmp_path, capsys):
+def test_a_run_with_nothing_to_do_says_how_to_run_more(tmp_path, capsys, caplog):
     """`--trials 5` on a study of 7 trials runs none (the budget counts the
-    study's trials); the command says so, and what budget runs 5 more."""
+    study's trials); the command says so, and what budget runs 5 more, with
+    no progress bar of 7 trials out of 5; so does ``optsweep.run`` (it said
+    nothing)."""
     from optsweep.cli import main
 
     path = write_sweep(tmp_path, "more", n_trials=7, epochs=2)
     root = ["--results-root", str(tmp_path / "r")]
     assert main(["run", str(path), "-q", *root]) == 0
+    capsys.readouterr()
     assert main(["run", str(path), "--trials", "5", *root]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "more: 0 trial(s) this run" in out
     assert "nothing to run: the study's budget of 5 trials is met; `--trials 12` runs 5 more" in out
+    assert "7trial" not in err and "more: " not in err, err
+    with caplog.at_level(logging.WARNING, logger="optsweep"):
+        res = optsweep.run(path, root=tmp_path / "r", n_trials=5, progress=False, report=False)
+    assert len(res.trials) == 7
+    assert (
+        "nothing to run: the study has 7 trials, its budget of 5 is met; n_trials=12 runs 5 more"
+        in caplog.text
+    )
     assert main(["run", str(path), "--trials", "12", *root]) == 0
     assert "more: 5 trial(s) this run" in capsys.readouterr().out
 
