@@ -302,6 +302,7 @@ def _cmd_run(args) -> int:
 
 def _best_per_optimizer(directory: Path) -> list[str]:
     """``  adam      0.94 (trial 2)`` lines from the trials table."""
+    from .analysis import shown_states
     from .results import load
 
     res = load(directory)
@@ -317,6 +318,15 @@ def _best_per_optimizer(directory: Path) -> list[str]:
     lines = [f"best {metric} per optimizer:"]
     for (_, r), v in zip(best.iterrows(), values):
         lines.append(f"  {r['optimizer']:<9} {v:<{width}}  (trial {r['number']})")
+    # optimizers tried without a complete trial: said, not left out
+    state = shown_states(res.trials)  # interrupted trials are not failures
+    tried = res.trials.assign(shown=state)[state.isin(["PRUNED", "FAIL"])]
+    for opt, g in tried[~tried["optimizer"].isin(best["optimizer"])].groupby("optimizer"):
+        n = g["shown"].value_counts()
+        why = ", ".join(
+            f"{n[s]} {w}" for s, w in (("PRUNED", "pruned"), ("FAIL", "failed")) if n.get(s)
+        )
+        lines.append(f"  {opt:<9} no complete trial ({why})")
     return lines
 
 

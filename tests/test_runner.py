@@ -35,6 +35,7 @@ from optsweep.results import (
     load_weights,
     result_of,
     trials_frame,
+    write_table,
 )
 from optsweep.runner import counts, run_sweep
 from optsweep.status import export, status_text
@@ -963,6 +964,22 @@ def test_best_per_optimizer_lines_are_aligned(tmp_path):
     values = [line.split()[1] for line in lines[1:]]
     assert lines[0] == "best val_metric per optimizer:" and len(set(map(len, values))) > 1
     assert len({line.index("(trial") for line in lines[1:]}) == 1
+    # an optimizer tried without a complete trial is said, not left out (an
+    # interrupted trial is not a failure)
+    t = optsweep.load(tmp_path / "r" / "al").trials
+    opt = t["optimizer"].iloc[0]
+    mine = t.index[t["optimizer"] == opt]
+    assert len(mine) >= 2
+    t.loc[mine, "state"] = "PRUNED"
+    t.loc[mine[:1], ["state", "reason"]] = ["FAIL", INTERRUPTED]
+    t.loc[mine[1:2], ["state", "reason"]] = ["FAIL", "diverged at epoch 3: loss nan"]
+    (tmp_path / "r" / "al" / "study.journal").unlink()  # the table is what is read
+    write_table(t, tmp_path / "r" / "al", "trials", "auto")
+    lines = _best_per_optimizer(tmp_path / "r" / "al")
+    pruned = len(mine) - 2
+    why = f"{pruned} pruned, 1 failed" if pruned else "1 failed"
+    assert lines[-1] == f"  {opt:<9} no complete trial ({why})", lines
+    assert sum(opt in line for line in lines) == 1
 
 
 def test_whole_number_labels_stored_as_floats_warn(tmp_path, caplog):
