@@ -101,6 +101,28 @@ def best_per_optimizer(trials: pd.DataFrame, minimize: bool | None = None) -> pd
     return best[cols].reset_index(drop=True)
 
 
+def without_complete(trials: pd.DataFrame) -> pd.DataFrame:
+    """The optimizers tried that have no complete trial, which
+    :func:`best_per_optimizer` cannot list. Columns: ``optimizer``,
+    ``pruned``, ``failed`` (interrupted and lost trials are neither) and
+    ``trials``, the two in words (``"3 pruned, 1 failed"``)."""
+    cols = ["optimizer", "pruned", "failed", "trials"]
+    state = shown_states(trials)
+    ended = trials.assign(state=state)[state.isin(["PRUNED", "FAIL"])]
+    ended = ended[~ended["optimizer"].isin(complete(trials)["optimizer"])]
+    if ended.empty:
+        return pd.DataFrame(columns=cols)
+    n = pd.crosstab(ended["optimizer"], ended["state"]).reindex(
+        columns=["PRUNED", "FAIL"], fill_value=0
+    )
+    out = pd.DataFrame({"pruned": n["PRUNED"], "failed": n["FAIL"]}).rename_axis("optimizer")
+    words = [
+        ", ".join(f"{k} {w}" for k, w in ((p, "pruned"), (f, "failed")) if k)
+        for p, f in zip(out["pruned"], out["failed"])
+    ]
+    return out.assign(trials=words).reset_index()[cols]
+
+
 def failed(trials: pd.DataFrame) -> pd.DataFrame:
     """The trials that failed (diverged or raised), not those interrupted or lost."""
     return trials[shown_states(trials) == "FAIL"]

@@ -302,31 +302,20 @@ def _cmd_run(args) -> int:
 
 def _best_per_optimizer(directory: Path) -> list[str]:
     """``  adam      0.94 (trial 2)`` lines from the trials table."""
-    from .analysis import shown_states
+    from .analysis import best_per_optimizer, without_complete
     from .results import load
 
-    res = load(directory)
-    t = res.trials[res.trials["state"] == "COMPLETE"]
-    if t.empty:
+    res = load(directory)  # its table knows the study's direction
+    best = best_per_optimizer(res.trials)
+    if best.empty:
         return []
-    asc = res.meta["directions"][0] == "minimize"
-    best = t.sort_values(["value", "number"], ascending=[asc, True]).groupby("optimizer").head(1)
-    best = best.sort_values(["value", "number"], ascending=[asc, True])
-    metric = res.meta["metrics"][0]
     values = [f"{v:.6g}" for v in best["value"]]
     width = max(map(len, values))
-    lines = [f"best {metric} per optimizer:"]
-    for (_, r), v in zip(best.iterrows(), values):
-        lines.append(f"  {r['optimizer']:<9} {v:<{width}}  (trial {r['number']})")
-    # optimizers tried without a complete trial: said, not left out
-    state = shown_states(res.trials)  # interrupted trials are not failures
-    tried = res.trials.assign(shown=state)[state.isin(["PRUNED", "FAIL"])]
-    for opt, g in tried[~tried["optimizer"].isin(best["optimizer"])].groupby("optimizer"):
-        n = g["shown"].value_counts()
-        why = ", ".join(
-            f"{n[s]} {w}" for s, w in (("PRUNED", "pruned"), ("FAIL", "failed")) if n.get(s)
-        )
-        lines.append(f"  {opt:<9} no complete trial ({why})")
+    lines = [f"best {res.meta['metrics'][0]} per optimizer:"]
+    for r, v in zip(best.itertuples(), values):
+        lines.append(f"  {r.optimizer:<9} {v:<{width}}  (trial {r.number})")
+    for r in without_complete(res.trials).itertuples():  # said, not left out
+        lines.append(f"  {r.optimizer:<9} no complete trial ({r.trials})")
     return lines
 
 

@@ -293,7 +293,10 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
         f"Best complete trial of each optimizer by {metric}; gap is the distance "
         "to the overall best."
     )
-    doc.table(A.best_per_optimizer(t, minimize))
+    best = A.best_per_optimizer(t, minimize)
+    doc.table(best.dropna(axis=1, how="all") if len(best) else best)  # no column none has
+    for r in A.without_complete(t).itertuples():
+        doc.text(f"{r.optimizer}: no complete trial ({r.trials}).")
     _section(
         doc,
         "history",

@@ -152,6 +152,28 @@ def test_best_per_optimizer_and_gap():
     assert A.best_per_optimizer(T, minimize=True)["number"].tolist() == [2, 0]
 
 
+def test_optimizers_without_a_complete_trial():
+    """best_per_optimizer cannot list an optimizer whose trials were all
+    pruned or failed; without_complete does (interrupted ones are neither)."""
+    t = trials(
+        [
+            {"optimizer": "adam", "value": 0.9},
+            {"optimizer": "gd", "state": "PRUNED"},
+            {"optimizer": "gd", "state": "FAIL", "reason": "diverged at epoch 2: nan"},
+            {"optimizer": "gd", "state": "PRUNED"},
+            {"optimizer": "rmsprop", "state": "FAIL", "reason": INTERRUPTED},
+            {"optimizer": "momentum", "state": "FAIL", "reason": "ValueError: x"},
+            {"optimizer": "adam", "state": "PRUNED"},
+        ]
+    )
+    w = A.without_complete(t)
+    assert w.to_dict("records") == [
+        {"optimizer": "gd", "pruned": 2, "failed": 1, "trials": "2 pruned, 1 failed"},
+        {"optimizer": "momentum", "pruned": 0, "failed": 1, "trials": "1 failed"},
+    ]
+    assert A.without_complete(t[t["optimizer"] == "adam"]).empty
+
+
 def test_param_summary_discrete():
     s = A.param_summary(T, "batch_size").set_index("batch_size")
     assert s.loc["32", "n"] == 2 and s.loc["64", "n"] == 2

@@ -375,6 +375,26 @@ def test_comparison_of_studies_that_share_a_name_and_a_folder_name(res, tmp_path
     assert pages == [a / "report" / "report.md"]  # one study: no comparison
 
 
+def test_report_names_optimizers_without_a_complete_trial(res, tmp_path):
+    """Every trial of Adam pruned: the winners' table had no row for it and
+    an empty column for each of its betas; now no such columns, and a line
+    saying so."""
+    copy = tmp_path / "no_adam"
+    shutil.copytree(res.path, copy)
+    (copy / "study.journal").unlink()  # the report reads the edited table
+    t = res.trials.copy()
+    adam = t["optimizer"] == "adam"
+    assert adam.any() and (~adam & (t["state"] == "COMPLETE")).any()
+    t.loc[adam, "state"] = "PRUNED"
+    write_table(t, copy, "trials", res.meta.get("format", "auto"))
+    write_report([copy])
+    md = (copy / "report" / "report.md").read_text()
+    wins = md.split("## Which optimizer wins")[1].split("![")[0]
+    assert f"adam: no complete trial ({int(adam.sum())} pruned)." in wins
+    header = next(line for line in wins.splitlines() if line.startswith("| optimizer |"))
+    assert "beta1" not in header and "beta2" not in header and "| lr |" in header
+
+
 def test_interrupted_trials_are_not_counted_as_failures(res, tmp_path):
     """A resumed study's interrupted trials (run again since) are shown apart
     from the trials that failed, as ``optsweep status`` shows them."""
