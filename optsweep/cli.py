@@ -23,14 +23,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"optsweep: error: {message} (see: {self.prog} --help)\n")
 
 
-def _positive_int(name: str):
+def _positive_int(name: str, low: int = 1, why: str = ""):
     def parse(s: str) -> int:
         try:
             v = int(s)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be an integer (got {s!r})") from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 1 (got {v})")
+        if v < low:
+            raise argparse.ArgumentTypeError(f"{name} must be >= {low}{why} (got {v})")
         return v
 
     return parse
@@ -179,7 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _results_arg(cf)
     cf.add_argument("--top", type=_positive_int("--top"), default=3, help="configurations (3)")
-    cf.add_argument("--seeds", type=_positive_int("--seeds"), default=5, help="seeds each (5)")
+    cf.add_argument(
+        "--seeds",
+        type=_positive_int("--seeds", 2, " (a spread needs two runs)"),
+        default=5,
+        help="seeds each (5)",
+    )
     cf.add_argument(
         "-n", "--n-jobs", type=_n_jobs, default=-1, help="worker processes (-1: all cores)"
     )

@@ -45,7 +45,7 @@ def confirm(directory: str | Path, top: int, seeds: int, n_jobs: int = 1) -> pd.
     in parallel; write and return the runs table (``number``, ``seed``,
     ``value``, final losses and metrics, ``status``)."""
     if top < 1 or seeds < 2:
-        raise ConfigError(f"confirm needs --top >= 1 and --seeds >= 2 (got {top}, {seeds})")
+        raise ConfigError(f"confirm needs top >= 1 and seeds >= 2 (got top={top}, seeds={seeds})")
     res = load(directory)
     sweep_path = res.path / "sweep.toml"
     if not sweep_path.exists():

@@ -353,6 +353,10 @@ def test_cli_exit_2_one_line_nothing_written(tmp_path):
             ["run", "S", "--timeout", "-1"],
             "argument --timeout: --timeout must be > 0 seconds (got -1)",
         ),
+        (
+            ["confirm", "nowhere", "--seeds", "1"],
+            "argument --seeds: --seeds must be >= 2 (a spread needs two runs) (got 1)",
+        ),
         (["status", "nowhere"], "nowhere: not a results directory (no meta.json)"),
         (["report", "nowhere"], "nowhere: not a results directory (no meta.json)"),
     ],
