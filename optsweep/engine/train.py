@@ -129,7 +129,10 @@ class TrainConfig:
                 f"random_mode must be one of {', '.join(RANDOM_MODES)} (got {self.random_mode!r})"
             )
         if not isinstance(self.schedule, Schedule):
-            raise ValueError(f"schedule must be a Schedule (got {self.schedule!r})")
+            raise ValueError(
+                "schedule must be a Schedule, e.g. Schedule('inverse_time', decay_rate=0.01) "
+                f"(got {self.schedule!r})"
+            )
 
 
 @dataclass

@@ -174,6 +174,11 @@ def test_batch_one_and_full_batch(course_data):
         (lambda: TrainConfig(lr=-0.1), "lr must be a finite number > 0 (got -0.1)"),
         (lambda: TrainConfig(beta=1.0), "beta must be in [0, 1) (got 1.0)"),
         (lambda: TrainConfig(beta2=-0.5), "beta2 must be in [0, 1) (got -0.5)"),
+        (
+            lambda: TrainConfig(schedule="inverse_time"),  # a name: how to make one
+            "schedule must be a Schedule, e.g. Schedule('inverse_time', decay_rate=0.01) "
+            "(got 'inverse_time')",
+        ),
         (lambda: Network([2, 0, 1]), "layer size must be an integer >= 1 (got sizes[1] = 0)"),
         (
             lambda: Network([2, 3, 1], activation="gelu"),
