@@ -7,6 +7,7 @@ Bad input (a sweep file, an argument, a results directory) prints one line,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
 import sys
@@ -269,7 +270,11 @@ def _cmd_run(args) -> int:
     sweep = sweep.with_overrides(**overrides)
     if args.vectorize is not None:  # named as the user gave it
         check_vectorize(sweep, "--vectorize", args.vectorize)
-    s = run_sweep(sweep, root=args.results_root, progress=not args.quiet)
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    # log lines (a trial's with -v, warnings) above the progress bar, not through it
+    with logging_redirect_tqdm() if not args.quiet else contextlib.nullcontext():
+        s = run_sweep(sweep, root=args.results_root, progress=not args.quiet)
     c = s.counts
     best = "none yet" if s.best_value is None else f"{s.best_value:.6g}"
     if not args.quiet:

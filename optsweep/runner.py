@@ -518,6 +518,8 @@ class _Runner:
         self.beats = False  # the storage records heartbeats (set once they run)
         self.best_weights: dict[str, tuple] = {}  # optimizer -> (value, number, weights)
         self.optimizer_of: dict[int, str] = {}  # trial number -> optimizer, for the above
+        self.described: dict[int, str] = {}  # trial number -> its searched values, for -v
+        self.searched = searched(sweep.search)
         self.last_checkpoint = time.monotonic()
         # trials by state: read from a shared storage before each ask (other
         # workers add to it), kept here otherwise (the run lock makes every
@@ -561,6 +563,12 @@ class _Runner:
             if origin != trial.number and "rerun_of" not in frozen.user_attrs:
                 trial.set_user_attr("rerun_of", origin)
         self.optimizer_of[trial.number] = hp["optimizer"]
+        if log.isEnabledFor(logging.INFO):  # for the trial's line in the log (-v)
+            self.described[trial.number] = ", ".join(
+                f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                for k in self.searched
+                if (v := hp.get(k)) is not None
+            )
         return TrialTask(trial.number, trial._trial_id, seed, hp, self.order, self.run_id)
 
     def want_more(self, budget: float, deadline: float) -> int:
@@ -658,8 +666,19 @@ class _Runner:
             elif out.status == "pruned":
                 self.study.tell(trial, state=TrialState.PRUNED)
             else:
-                log.info("trial %d failed: %s", out.number, out.reason)
                 self.study.tell(trial, state=TrialState.FAIL)
+        if log.isEnabledFor(logging.INFO):
+            what = (
+                f"complete, {self.sweep.study.metrics[0]} {out.values[0]:.6g}"
+                if out.status == "complete"
+                else out.reason
+                if out.reason.startswith("pruned")  # "pruned at epoch 15"
+                else f"{'pruned' if out.status == 'pruned' else 'failed'}: {out.reason}"
+            )
+            log.info(
+                "trial %d %s (%s; %d epochs, %.2f s)",
+                out.number, what, self.described.pop(out.number, ""), epochs, out.seconds,
+            )  # fmt: skip
         with self.tally_lock:  # one step: counted as done and no longer running
             self.counts[{"complete": "COMPLETE", "pruned": "PRUNED"}.get(out.status, "FAIL")] += 1
             del self.asked[out.number]

@@ -153,6 +153,29 @@ def test_ctrl_c_keeps_finished_trials_and_marks_running_ones(tmp_path):
     assert f"{n} interrupted or lost (all run again since); " in again.stdout, again.stdout
 
 
+def test_verbose_run_logs_each_trial_above_the_bar(tmp_path):
+    """-v: a line per trial (its end, value or reason, searched values), which
+    said nothing per trial before; printed above the progress bar."""
+    path = write_sweep(tmp_path, "vv", n_trials=6, epochs=6, n_jobs=2)
+    res = subprocess.run(
+        cli("run", path, "--results-root", tmp_path / "r", "-v", "--no-report"),
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    lines = [x for x in res.stderr.splitlines() if "INFO optsweep.runner: trial " in x]
+    t = optsweep.load(tmp_path / "r" / "vv").trials
+    assert len(lines) == len(t) == 6
+    for r in t.itertuples():
+        (line,) = [x for x in lines if f"trial {r.number} " in x]
+        assert f"optimizer {r.optimizer}, " in line and f"lr {r.lr:.4g}" in line
+        if r.state == "COMPLETE":
+            assert f"trial {r.number} complete, val_metric {r.value:.6g} (" in line
+        assert f"; {r.epochs_run} epochs, " in line
+        # the bar cleared first (a carriage return just before), not "...best=0.9]INFO"
+        assert line.split("INFO")[0].split("\r")[-1].strip() == "", repr(line)
+
+
 @pytest.mark.parametrize("delay", [0.25, 0.6])
 def test_early_ctrl_c_exits_130_without_a_traceback(tmp_path, delay):
     """Ctrl-C while the command imports, opens the study or starts its workers."""
