@@ -10,6 +10,8 @@ import argparse
 import contextlib
 import logging
 import math
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -209,6 +211,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: what :func:`main` returns for Ctrl-C, as a shell reports a death by SIGINT
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+
+
+def entry() -> None:
+    """The ``optsweep`` command (and ``python -m optsweep``): :func:`main`,
+    ending after Ctrl-C as killed by SIGINT, which a shell tells from an
+    exit with status 130: a loop such as ``for s in sweeps/*.toml; do
+    optsweep run $s; done`` then stops rather than starting the next sweep
+    (https://www.cons.org/cracauer/sigint.html; Python does the same for an
+    uncaught KeyboardInterrupt)."""
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        # Python ends a process whose KeyboardInterrupt went uncaught so,
+        # after its clean-up (atexit: joblib's worker pool and memory maps);
+        # main has said what happened, so no traceback
+        sys.excepthook = _quiet_interrupt
+        raise KeyboardInterrupt
+    sys.exit(code)
+
+
+def _quiet_interrupt(kind, value, tb) -> None:
+    if not issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, value, tb)
+
+
 def main(argv: list[str] | None = None) -> int:
     # Optuna's importance package imports scikit-learn's ensembles whenever
     # scikit-learn is installed, for its fANOVA evaluator, which optsweep does
@@ -236,7 +264,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:  # before a sweep starts, or while a report is drawn
         print("optsweep: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `optsweep status ... | head -1`: the reader has gone
+        # no traceback, and none again when Python flushes stdout at exit
+        # (the recipe of Python's documentation of SIGPIPE)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 def _cmd_run(args) -> int:
@@ -302,7 +336,7 @@ def _cmd_run(args) -> int:
             f"interrupted: finished trials are kept; run `optsweep run {args.sweep}` to resume",
             file=sys.stderr,
         )
-        return 130
+        return EXIT_INTERRUPTED
     if sweep.execution.report and not s.interrupted:
         # drawn by the sweep's worker processes, still running
         n_jobs = -1 if sweep.execution.backend == "dask" else sweep.execution.n_jobs

@@ -454,6 +454,12 @@ class _Progress:
         """Show counts ``c`` (see :func:`counts`) and the best value so far."""
         if not self.enabled:
             return
+        try:
+            self._refresh(c, best)
+        except OSError:  # stderr gone (a closed pipe): the sweep goes on without its bar
+            self.enabled, self.bar = False, None
+
+    def _refresh(self, c: dict[str, int], best: float | None) -> None:
         done = c["COMPLETE"] + c["PRUNED"] + c["FAIL"]
         post = {"done": c["COMPLETE"], "pruned": c["PRUNED"], "failed": c["FAIL"]}
         if best is not None:
@@ -479,7 +485,8 @@ class _Progress:
 
     def close(self) -> None:
         if self.bar is not None:
-            self.bar.close()
+            with contextlib.suppress(OSError):
+                self.bar.close()
 
 
 def best_value(study: optuna.Study) -> float | None:
