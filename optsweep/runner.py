@@ -890,9 +890,17 @@ def _run_throughput(
     jobs = parallel(
         n_jobs, r.backend, return_as="generator_unordered", pre_dispatch=pre, batch_size=1
     )
-    for out in jobs(tasks()):
-        for o in out if isinstance(out, list) else [out]:
-            r.record(o)
+    results = jobs(tasks())
+    try:
+        for out in results:
+            for o in out if isinstance(out, list) else [out]:
+                r.record(o)
+    finally:
+        # left early (Ctrl-C, the notebook's stop button): joblib would warn,
+        # when the generator is collected, of "tasks executed but not used"
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", r"\d+ tasks ", UserWarning)
+            results.close()
 
 
 def _run_deterministic(r: _Runner, n_jobs: int, budget: float, deadline: float) -> None:

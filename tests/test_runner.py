@@ -4,6 +4,7 @@ mode, failures recorded, tables rebuilt from the storage."""
 from __future__ import annotations
 
 import fcntl
+import gc
 import json
 import logging
 import math
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -114,11 +116,18 @@ def test_optsweep_run_interrupted_in_a_notebook_keeps_its_trials_and_resumes(tmp
     path = write_sweep(tmp_path, "stop", n_trials=400, epochs=60, n_jobs=2)
     root = tmp_path / "r"
     threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT)).start()
-    with caplog.at_level("WARNING", logger="optsweep.api"):
+    with (
+        caplog.at_level("WARNING", logger="optsweep.api"),
+        warnings.catch_warnings(record=True) as w,
+    ):
+        warnings.simplefilter("always")
         res = optsweep.run(path, root=root, progress=False, report=True)
+        gc.collect()  # joblib warned when its abandoned generator was collected
     assert "stop.toml: interrupted; finished trials are kept, and the same call resumes" in (
         caplog.text
     )
+    # nor joblib's "4 tasks have been successfully executed but not used ..."
+    assert not [x for x in w if "tasks" in str(x.message)], [str(x.message) for x in w]
     from optsweep.analysis import shown_states
 
     def finished(trials) -> int:  # what the budget counts: not the interrupted ones
@@ -128,6 +137,36 @@ def test_optsweep_run_interrupted_in_a_notebook_keeps_its_trials_and_resumes(tmp
     assert 0 < done < 400 and not (root / "stop" / "report").exists()
     res = optsweep.run(path, root=root, progress=False, n_trials=np.int64(done + 3))
     assert finished(res.trials) == done + 3
+
+
+def test_an_interrupted_run_has_no_joblib_warning(tmp_path, monkeypatch):
+    """Ctrl-C while a result is recorded (outside joblib's generator, with
+    tasks in flight): joblib warned "4 tasks have been successfully executed
+    but not used ... You could benefit from adjusting the input task
+    iterator", noise after a stop the user asked for."""
+    import optsweep.runner as R
+
+    record, throughput, calls, started = R._Runner.record, R._run_throughput, [], []
+
+    def in_the_pool(*args, **kwargs):  # the main process ran trials while workers started
+        started.append(len(calls))
+        return throughput(*args, **kwargs)
+
+    def interrupted(self, out, *args, **kwargs):
+        calls.append(out.number)
+        if started and len(calls) == started[0] + 3:
+            raise KeyboardInterrupt
+        return record(self, out, *args, **kwargs)
+
+    monkeypatch.setattr(R, "_run_throughput", in_the_pool)
+    monkeypatch.setattr(R._Runner, "record", interrupted)
+    path = write_sweep(tmp_path, "quiet", n_trials=200, epochs=30, n_jobs=2)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        s = run_sweep(load_sweep(path), root=tmp_path / "r", progress=False)
+        gc.collect()
+    assert s.interrupted and started and len(calls) == started[0] + 3
+    assert not [x for x in w if " tasks " in str(x.message)], [str(x.message) for x in w]
 
 
 PRUNED = 'pruner = "median"\nwarmup_epochs = 2'
