@@ -387,12 +387,17 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    dirs = [Path(d) for d in args.results]  # write_report checks each is a results directory
+    dirs = [Path(d) for d in args.results]
     if args.out and len({d.resolve() for d in dirs}) < 2:
         raise ConfigError(
             "--out is where the comparison of several studies goes; a study's own report "
             f"goes to {dirs[0] / 'report'} (got {args.out!r})"
         )
+    from .status import export_if_missing
+
+    for d in dirs:  # write_report says which is not a results directory
+        if export_if_missing(d) and not args.quiet:  # a report of a run in progress
+            print(f"{d}: tables written from the study's storage")
     _write_report(dirs, args.out, args.quiet, args.n_jobs)
     return 0
 

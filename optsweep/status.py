@@ -32,12 +32,28 @@ def load_study(directory: Path) -> optuna.Study:
     return optuna.load_study(study_name=meta["study"], storage=storage)
 
 
+TABLES = ("trials", "curves")
+
+
 def export(directory: Path, fmt: str | None = None) -> list[Path]:
     """Rebuild ``trials`` and ``curves`` from the storage alone; returns the paths written."""
     meta = read_meta(directory)
     study = load_study(directory)
     fmt = fmt or meta.get("format", "auto")
     return write_tables(study.get_trials(deepcopy=False), tuple(meta["metrics"]), directory, fmt)[2]
+
+
+def export_if_missing(directory: Path) -> bool:
+    """Write the tables from the study's storage if they are missing (a run
+    before its first checkpoint, or one killed before it); True if written.
+    Nothing is done where the storage is missing too."""
+    if all(any((directory / f"{n}.{e}").exists() for e in ("parquet", "csv")) for n in TABLES):
+        return False
+    try:
+        export(directory)
+    except FileNotFoundError:  # no storage either: load's own error says what is missing
+        return False
+    return True
 
 
 def status_text(directory: Path) -> str:

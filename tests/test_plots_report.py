@@ -395,6 +395,29 @@ def test_report_names_optimizers_without_a_complete_trial(res, tmp_path):
     assert "beta1" not in header and "beta2" not in header and "| lr |" in header
 
 
+def test_report_of_a_run_before_its_first_tables(res, tmp_path, capsys):
+    """`optsweep report` while a run has not yet written its tables (they are
+    written at the end, and every 30 s): it said "no trials/curves tables
+    (run: optsweep export ...)"; it writes them from the study's storage."""
+    from optsweep.cli import main
+
+    d = tmp_path / "running"
+    shutil.copytree(res.path, d)
+    for p in [*d.glob("trials.*"), *d.glob("curves.*")]:
+        p.unlink()
+    assert main(["report", str(d)]) == 0
+    out = capsys.readouterr().out
+    assert f"{d}: tables written from the study's storage" in out
+    assert (d / "report" / "report.md").exists()
+    again = optsweep.load(d)
+    assert len(again.trials) == len(res.trials) and len(again.curves) == len(res.curves)
+    (d / "study.journal").unlink()  # neither tables nor storage: the error says so
+    for p in [*d.glob("trials.*"), *d.glob("curves.*")]:
+        p.unlink()
+    assert main(["report", str(d)]) == 2
+    assert "no trials/curves tables" in capsys.readouterr().err
+
+
 def test_interrupted_trials_are_not_counted_as_failures(res, tmp_path):
     """A resumed study's interrupted trials (run again since) are shown apart
     from the trials that failed, as ``optsweep status`` shows them."""
