@@ -37,6 +37,7 @@ from .engine.layers import HEADS
 from .engine.population import train_population
 from .engine.train import HISTORY_COLUMNS, TrainResult
 from .errors import ConfigError
+from .space import batch_sizes_above
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,8 @@ def check_model(sweep: SweepConfig, data: Dataset) -> None:
     softmax on real-valued targets) would fail every trial alike, and labels
     of one class leave nothing to learn. Whole-number labels stored as
     floats, which make a regression, get a warning, and so do more than
-    twenty whole-number classes, which may be quantities meant for one."""
+    twenty whole-number classes, which may be quantities meant for one, and
+    batch sizes larger than the training set (each is the full batch)."""
     model = model_config(sweep, data)
     y = data.y_train
     if sweep.model.head == "auto" and model.head == "linear" and y.ndim == 1:
@@ -177,6 +179,17 @@ def check_model(sweep: SweepConfig, data: Dataset) -> None:
         raise ConfigError(
             f"{sweep.path}: model.head does not fit the data ({e}) (got {sweep.model.head!r})"
         ) from None
+    n_train = len(data.y_train)
+    if above := batch_sizes_above(sweep.search["batch_size"], n_train):
+        log.warning(
+            "%s: search.batch_size %s %s larger than the %d training samples: each trains "
+            "on the full batch, and the tables say %d",
+            sweep.path,
+            ", ".join(map(str, above)),
+            "is" if len(above) == 1 else "are",
+            n_train,
+            n_train,
+        )
 
 
 def order_seed(study_seed: int) -> int:

@@ -94,9 +94,19 @@ def _suggest(trial: optuna.Trial, spec: ParamSpec, n_train: int) -> Any:
         value = trial.suggest_float(name, dist.low, dist.high, log=dist.log)
         if spec.kind == "beta" and spec.log:
             value = 1.0 - value
-    if spec.name == "batch_size" and value == "full":
-        value = n_train
+    if spec.name == "batch_size":  # the full batch, or one larger: the training set
+        value = n_train if value == "full" else min(value, n_train)
     return value
+
+
+def batch_sizes_above(spec: ParamSpec, n_train: int) -> list[int]:
+    """The batch sizes ``spec`` (``batch_size``'s) can take that are larger
+    than the ``n_train`` training samples: each trains on the full batch."""
+    if spec.kind == "pow2":
+        sizes = [2**k for k in range(int(math.log2(spec.low)), int(math.log2(spec.high)) + 1)]
+    else:
+        sizes = list(spec.values())
+    return [b for b in sizes if b != "full" and b > n_train]
 
 
 def check_stored(
@@ -132,7 +142,8 @@ def _describe(dist: BaseDistribution) -> str:
 def suggest(trial: optuna.Trial, search: dict[str, ParamSpec], n_train: int) -> dict[str, Any]:
     """Sample one configuration; parameters that do not apply are ``None``.
 
-    ``batch_size`` is resolved to an integer (the full batch is ``n_train``).
+    ``batch_size`` is resolved to an integer (the full batch is ``n_train``,
+    and so is a larger one: the engine trains on the whole set).
     """
     hp: dict[str, Any] = {}
     for name in HPARAMS:  # optimizer and schedule come before what depends on them

@@ -1039,7 +1039,31 @@ def test_whole_number_labels_stored_as_floats_warn(tmp_path, caplog):
     sweep = load_sweep(tmp_path / "f.toml")
     with caplog.at_level("WARNING", logger="optsweep.objective"):
         check_model(sweep, load_dataset(sweep.data, sweep.model.head))
-    assert caplog.text == ""  # asked for: no warning
+    assert "stored as floats" not in caplog.text  # asked for: no warning
+
+
+@pytest.mark.parametrize("vectorize", [1, 16])
+def test_batch_sizes_above_the_training_set_are_the_full_batch(tmp_path, caplog, vectorize):
+    """150 training samples and batch sizes up to 1024: 256, 512 and 1024
+    trained on the full batch but the tables said 256 (several sizes, one
+    configuration, and a misleading batch-size plot). They say 150 now, a
+    warning names the sizes, and a population takes them together."""
+    path = write_sweep(tmp_path, "big", n_trials=16, epochs=2, study_extra='sampler = "random"')
+    text = path.read_text().replace(
+        "batch_size = { low = 16, high = 64, full = true }",
+        "batch_size = { low = 64, high = 1024 }",
+    )
+    path.write_text(text + f"vectorize = {vectorize}\n")
+    with caplog.at_level("WARNING", logger="optsweep.objective"):
+        run_sweep(load_sweep(path), root=tmp_path / "r", progress=False)
+    assert (
+        "search.batch_size 256, 512, 1024 are larger than the 150 training samples: each trains "
+        "on the full batch, and the tables say 150" in caplog.text
+    )
+    t = optsweep.load(tmp_path / "r" / "big").trials
+    assert set(t["batch_size"]) == {64, 128, 150}  # 16 random draws of five sizes
+    full = t[t["batch_size"] == 150]
+    assert (full["updates"] == full["epochs_run"]).all()  # one update an epoch
 
 
 def test_many_whole_number_classes_warn(tmp_path, caplog):
