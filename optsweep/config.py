@@ -19,6 +19,7 @@ See ``sweeps/*.toml`` for commented examples.
 from __future__ import annotations
 
 import inspect
+import logging
 import math
 import re
 import tomllib
@@ -30,6 +31,8 @@ from .engine import GENERATORS, OPTIMIZERS, REAL_DATASETS, SCHEDULES
 from .engine.layers import ACTIVATIONS, HEADS
 from .engine.network import INITS
 from .errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 SAMPLERS = ("tpe", "random", "grid", "qmc", "cmaes", "nsga2", "gp")
 PRUNERS = ("none", "median", "percentile", "successive_halving", "hyperband")
@@ -632,7 +635,30 @@ def _search(c: _Checker, raw: Any, default_schedule: str | None) -> dict[str, Pa
             value = default_schedule if name == "schedule" and default_schedule else DEFAULTS[name]
             specs[name] = ParamSpec(name, "fixed", value=value)
     _cross_checks(c, specs, given=set(r))
+    for name in r:  # set, and used by no configuration: a slip, most likely
+        if not can_apply(name, specs):
+            log.warning(
+                "%s: search.%s is set but no configuration of this search uses it (%s); "
+                "it is ignored",
+                c.path, name, _user_of(name, specs),
+            )  # fmt: skip
     return specs
+
+
+def _user_of(name: str, specs: dict[str, ParamSpec]) -> str:
+    """Who uses hyperparameter ``name``, and what the search has instead (for
+    :func:`can_apply`'s warnings)."""
+    if name in BETAS or name == "eps":
+        users = " and ".join(BETAS[name]) if name in BETAS else "rmsprop and adam"
+        key = "optimizer"
+    else:
+        users = {
+            "decay_rate": "the inverse_time, staircase and exponential schedules",
+            "interval": "the staircase schedule",
+            "k": "the inverse_sqrt schedule",
+        }[name]
+        key = "schedule"
+    return f"used only by {users}; search.{key} is {', '.join(specs[key].values())}"
 
 
 def _param(c: _Checker, name: str, raw: Any) -> ParamSpec:

@@ -257,6 +257,25 @@ def test_a_decaying_schedule_needs_its_coefficients(schedules, given, message):
     assert parse_sweep(raw, Path("sweeps/x.toml")).search["schedule"].values() == tuple(schedules)
 
 
+def test_a_hyperparameter_no_configuration_uses_is_warned_about(caplog):
+    """momentum_beta searched with only Adam, k set without inverse_sqrt: set,
+    and ignored without a word; now a warning each, saying who uses it."""
+    raw = mutate("search.optimizer", ["adam", "rmsprop"])
+    raw["search"]["k"] = 2.0
+    with caplog.at_level("WARNING", logger="optsweep.config"):
+        parse_sweep(raw, Path("sweeps/x.toml"))
+    assert caplog.messages == [
+        "sweeps/x.toml: search.momentum_beta is set but no configuration of this search uses "
+        "it (used only by momentum; search.optimizer is adam, rmsprop); it is ignored",
+        "sweeps/x.toml: search.k is set but no configuration of this search uses it (used "
+        "only by the inverse_sqrt schedule; search.schedule is constant); it is ignored",
+    ]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="optsweep.config"):
+        parse_sweep(base(), Path("sweeps/x.toml"))  # every key used: nothing to say
+    assert caplog.messages == []
+
+
 def test_train_schedule_needs_its_decay_rate_too():
     raw = mutate("train.schedule", "staircase")
     assert "search.decay_rate is needed with the staircase schedule" in err(raw)
