@@ -372,6 +372,13 @@ def parse_sweep(raw: dict, path: Path) -> SweepConfig:
     execution = _execution(c, raw.get("execution", {}), study.sampler)
     sweep = SweepConfig(path, study, data, model, train, search, execution)
     check_vectorize(sweep, given=raw.get("execution", {}).get("vectorize"))
+    if study.pruner != "none" and study.warmup_epochs >= train.epochs - 1:
+        # a trial reports epochs 0 to epochs - 2 (the last one completes it)
+        log.warning(
+            "%s: study.warmup_epochs %d leaves no epoch to prune at (train.epochs is %d): "
+            "the %s pruner stops no trial",
+            path, study.warmup_epochs, train.epochs, study.pruner,
+        )  # fmt: skip
     return sweep
 
 

@@ -276,6 +276,22 @@ def test_a_hyperparameter_no_configuration_uses_is_warned_about(caplog):
     assert caplog.messages == []
 
 
+@pytest.mark.parametrize("warmup", [9, 12, 8])
+def test_a_warmup_that_leaves_nothing_to_prune_is_warned_about(caplog, warmup):
+    """A trial reports epochs 0..epochs-2 to the pruner: warmup_epochs 9 of 10
+    epochs (or more) silently made the pruner stop nothing."""
+    raw = mutate("study.pruner", "median")
+    raw["study"]["warmup_epochs"] = warmup
+    raw["train"]["epochs"] = 10
+    with caplog.at_level("WARNING", logger="optsweep.config"):
+        parse_sweep(raw, Path("sweeps/x.toml"))
+    expected = [
+        f"sweeps/x.toml: study.warmup_epochs {warmup} leaves no epoch to prune at "
+        "(train.epochs is 10): the median pruner stops no trial"
+    ]
+    assert caplog.messages == (expected if warmup >= 9 else [])
+
+
 def test_train_schedule_needs_its_decay_rate_too():
     raw = mutate("train.schedule", "staircase")
     assert "search.decay_rate is needed with the staircase schedule" in err(raw)
