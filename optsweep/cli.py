@@ -87,8 +87,15 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     """The options of ``run`` (and ``worker``)."""
     p.add_argument("sweep", help="a sweep file, e.g. sweeps/quickstart.toml")
     p.add_argument("-n", "--n-jobs", type=_n_jobs, help="worker processes (-1: all cores)")
-    p.add_argument("--trials", type=_positive_int("--trials"), help="trial budget of the study")
-    p.add_argument("--timeout", type=_seconds, help="stop asking for trials after S seconds")
+    p.add_argument(
+        "--trials",
+        type=_positive_int("--trials"),
+        metavar="N",
+        help="trial budget of the study (its trials in all, not this run's)",
+    )
+    p.add_argument(
+        "--timeout", type=_seconds, metavar="S", help="stop asking for trials after S seconds"
+    )
     p.add_argument(
         "--storage", help="an Optuna storage URL (default: a journal file in the results)"
     )
@@ -131,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # -q/-v work before or after the command; after it they must not reset the
     # value given before it, hence SUPPRESS as the subcommands' default
-    quiet, verbose = "no progress bar, errors only", "more logging (-vv: debug)"
+    quiet, verbose = "no progress bar, errors only", "more logging (run: a line per trial; -vv: debug)"
     parser.add_argument("-q", "--quiet", action="store_true", help=quiet)
     parser.add_argument("-v", "--verbose", action="count", default=0, help=verbose)
     parser.add_argument("--version", action="version", version=f"optsweep {__version__}")
