@@ -138,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # -q/-v work before or after the command; after it they must not reset the
     # value given before it, hence SUPPRESS as the subcommands' default
-    quiet, verbose = "no progress bar, errors only", "more logging (run: a line per trial; -vv: debug)"
+    quiet = "no progress bar, errors only"
+    verbose = "more logging (run: a line per trial; -vv: debug)"
     parser.add_argument("-q", "--quiet", action="store_true", help=quiet)
     parser.add_argument("-v", "--verbose", action="count", default=0, help=verbose)
     parser.add_argument("--version", action="version", version=f"optsweep {__version__}")
