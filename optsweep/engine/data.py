@@ -240,12 +240,11 @@ def load_csv(
     bad_y = ~np.isfinite(y) if y.dtype.kind == "f" else np.zeros(len(y), dtype=bool)
     if bad_x.any() or bad_y.any():
         s = int(np.flatnonzero(bad_x.any(axis=1) | bad_y)[0])
-        what = (
-            f"column {feats[int(np.flatnonzero(bad_x[s])[0])]!r} is "
-            f"{X[s, np.flatnonzero(bad_x[s])[0]]}"
-            if bad_x[s].any()
-            else f"label column {label!r} is {y[s]}"
-        )
+        if bad_x[s].any():
+            j = int(np.flatnonzero(bad_x[s])[0])
+            what = f"column {feats[j]!r} is {X[s, j]}"
+        else:
+            what = f"label column {label!r} is {y[s]}"
         raise ValueError(
             f"{path}: line {_line_of_row(Path(path), s)}, {what}: a network cannot train on "
             "missing or infinite values (fill or drop that row)"
