@@ -727,7 +727,6 @@ def test_a_loaded_table_knows_which_way_is_better(tmp_path):
     """optsweep.load keeps the study's direction with the trials table, so
     that a notebook's analysis.best_per_optimizer(trials) of a study that
     minimises a loss ranks the lowest first without being told."""
-    from optsweep import analysis as A
 
     r = _sweep(tmp_path, "low", 8, study_extra='metric = "val_loss"')
     t = r.trials
