@@ -959,7 +959,10 @@ def run_sweep(
         if not shared_storage:
             clear_stale_journal_lock(spec)
             if cut := repair_journal_tail(spec):
-                log.warning("%s: cut a torn last record (%d bytes) left by a crash", spec, cut)
+                log.warning(
+                    "%s: cut a torn last record (%d bytes), left by a crash or a full disk",
+                    spec, cut,
+                )  # fmt: skip
         study = open_study(sweep, spec)
         regression = data.n_classes == 0  # real-valued targets (check_model saw the head fit)
         targets = (
@@ -981,6 +984,7 @@ def run_sweep(
         r = _Runner(sweep, study, shared_data, directory, spec, bar, shared_storage, backend)
         beats = _Heartbeats(r) if shared_storage else None
         r.beats = beats is not None and bool(beats.interval)
+        failure: OSError | None = None
         try:
             with r.ctrl_c.installed():
                 if st.deterministic:
@@ -993,15 +997,34 @@ def run_sweep(
         except KeyboardInterrupt:
             summary.interrupted = True
             r.interrupt()
+        except OSError as e:  # a full disk, a results folder gone: stop, keep what is written
+            failure = e
+            with contextlib.suppress(Exception):
+                r.interrupt()
         finally:
             if beats is not None:
                 beats.stop()
             bar.close()
-            r.save_best_weights()
-            tdf, _ = export_tables(study, st.metrics, directory, sweep.execution.format)
-            keep_best_weights(directory, tdf)
+            # a write that fails here too (a full disk) stops these steps, not
+            # the clean-up: the journal holds every trial it recorded, and the
+            # next run (or `optsweep export`) writes the tables from it
+            try:
+                r.save_best_weights()
+                tdf, _ = export_tables(study, st.metrics, directory, sweep.execution.format)
+                keep_best_weights(directory, tdf)
+            except OSError as e:
+                failure = failure or e
             shutil.rmtree(directory / ".data", ignore_errors=True)
-            sync_journals()  # the study on disk before the command returns
+            try:
+                sync_journals()  # the study on disk before the command returns
+            except OSError as e:
+                failure = failure or e
+        if failure:
+            where = failure.filename or directory
+            raise OptsweepError(
+                f"{where}: {failure.strerror or failure}: the sweep stopped; the trials it "
+                f"recorded are kept, and the same command resumes once the disk has room"
+            ) from None
         summary.ran = r.ran
         summary.counts = counts(study)
         summary.pending = pending_reruns(study)

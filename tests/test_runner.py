@@ -1021,6 +1021,30 @@ def test_best_per_optimizer_lines_are_aligned(tmp_path):
     assert sum(opt in line for line in lines) == 1
 
 
+def test_a_full_disk_stops_the_sweep_with_one_line_and_it_resumes(tmp_path):
+    """A write that fails (a full disk; here a file-size limit, EFBIG, which
+    needs no privileges) ended the command with a chain of tracebacks from
+    the journal, the weights and the tables. It stops with one line saying
+    what is kept; run again with room, the study resumes and is complete."""
+    import resource
+
+    path = write_sweep(tmp_path, "full", n_trials=30, epochs=20, n_jobs=2)
+    cmd = cli("run", path, "--results-root", tmp_path / "r", "-q", "--no-report")
+
+    def limited() -> None:  # files up to 60 kB: the journal (130 kB in all) outgrows it
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+
+    res = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=limited)
+    assert res.returncode == 1, res.stderr
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert "File too large: the sweep stopped; the trials it recorded are kept" in res.stderr
+    again = subprocess.run(cmd, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    t = optsweep.load(tmp_path / "r" / "full").trials
+    finished = t[~t["reason"].isin([INTERRUPTED])]
+    assert len(finished) == 30 and finished["state"].isin(["COMPLETE", "PRUNED"]).all()
+
+
 def test_whole_number_labels_stored_as_floats_warn(tmp_path, caplog):
     """y = 0.0/1.0 in an .npz is a regression target (floats), as documented;
     a sweep that leaves the head to optsweep is told so before its trials."""
