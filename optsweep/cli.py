@@ -230,6 +230,8 @@ def entry() -> None:
     optsweep run $s; done`` then stops rather than starting the next sweep
     (https://www.cons.org/cracauer/sigint.html; Python does the same for an
     uncaught KeyboardInterrupt)."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not an ignored one
+        signal.signal(signal.SIGINT, _on_sigint)
     code = main()
     if code == EXIT_INTERRUPTED:
         # Python ends a process whose KeyboardInterrupt went uncaught so,
@@ -238,6 +240,19 @@ def entry() -> None:
         sys.excepthook = _quiet_interrupt
         raise KeyboardInterrupt
     sys.exit(code)
+
+
+_sigint_seen = False
+
+
+def _on_sigint(signum: int, frame: object) -> None:
+    """Python's own Ctrl-C handler, remembering the interrupt: one raised
+    inside a weakref callback while a module imports is only printed
+    ("Exception ignored in ... KeyboardInterrupt") and the command would go
+    on to run the whole sweep; :func:`_cmd_run` raises it again first."""
+    global _sigint_seen
+    _sigint_seen = True
+    raise KeyboardInterrupt
 
 
 def _quiet_interrupt(kind, value, tb) -> None:
@@ -314,6 +329,8 @@ def _cmd_run(args) -> int:
         check_vectorize(sweep, "--vectorize", args.vectorize)
     from tqdm.contrib.logging import logging_redirect_tqdm
 
+    if _sigint_seen:  # a Ctrl-C that an import swallowed (see _on_sigint)
+        raise KeyboardInterrupt
     # log lines (a trial's with -v, warnings) above the progress bar, not through it
     with logging_redirect_tqdm() if not args.quiet else contextlib.nullcontext():
         s = run_sweep(sweep, root=args.results_root, progress=not args.quiet)
