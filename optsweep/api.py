@@ -7,6 +7,7 @@ line.
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +56,12 @@ def run(
         On a bad sweep file or setting: one line naming the file, the key and
         the value.
     """
-    from .report import write_report
-    from .runner import budget_met, run_sweep
+    with warnings.catch_warnings():
+        # Optuna imports tqdm.auto, which warns in a notebook without ipywidgets
+        # ("IProgress not found") and draws the text bar, which does as well
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from .report import write_report
+        from .runner import budget_met, run_sweep
 
     config = load_sweep(sweep, settings=settings)
     summary = run_sweep(config, root=root, progress=progress)

@@ -172,6 +172,30 @@ def test_an_interrupted_run_has_no_joblib_warning(tmp_path, monkeypatch):
 PRUNED = 'pruner = "median"\nwarmup_epochs = 2'
 
 
+def test_optsweep_run_in_jupyter_without_ipywidgets_says_nothing_of_it(tmp_path):
+    """In a Jupyter kernel without ipywidgets, importing Optuna (which imports
+    tqdm.auto) warned "IProgress not found. Please update jupyter and
+    ipywidgets" at each notebook's first optsweep.run; the text progress bar
+    it falls back to does as well. A fresh process that looks like a kernel
+    to tqdm (its test is ipykernel's shell module and IPython's shell name)."""
+    path = write_sweep(tmp_path, "nb", n_trials=2, epochs=2)
+    script = f"""
+import sys, types, warnings
+shell = type("ZMQInteractiveShell", (), {{}})()
+sys.modules["ipykernel.zmqshell"] = types.ModuleType("ipykernel.zmqshell")
+ipython = types.ModuleType("IPython")
+ipython.get_ipython = lambda: shell
+sys.modules["IPython"] = ipython
+warnings.simplefilter("always")
+import optsweep
+optsweep.run({str(path)!r}, root={str(tmp_path / "r")!r}, report=False)
+import tqdm.autonotebook  # the module that warns: imported, and it did not
+"""
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "nb:" in res.stderr and "IProgress" not in res.stderr, res.stderr
+
+
 def test_workers_started_in_another_folder_use_this_run_s_files(tmp_path, monkeypatch):
     """A notebook that changes folder between runs reuses joblib's workers,
     which stay in the folder they started in: the paths sent to them (the
