@@ -104,6 +104,15 @@ BETAS = {
     "beta1": ("adam",),
     "beta2": ("adam",),
 }
+#: The hyperparameters that only some optimizers or schedules use: the choice
+#: each depends on, and the values of it that use it.
+USED_BY: dict[str, tuple[str, tuple[str, ...]]] = {
+    **{name: ("optimizer", users) for name, users in BETAS.items()},
+    "eps": ("optimizer", ("rmsprop", "adam")),
+    "decay_rate": ("schedule", ("inverse_time", "staircase", "exponential")),
+    "interval": ("schedule", ("staircase",)),
+    "k": ("schedule", ("inverse_sqrt",)),
+}
 HPARAMS = (
     "optimizer",
     "batch_size",
@@ -653,19 +662,13 @@ def _search(c: _Checker, raw: Any, default_schedule: str | None) -> dict[str, Pa
 
 
 def _user_of(name: str, specs: dict[str, ParamSpec]) -> str:
-    """Who uses hyperparameter ``name``, and what the search has instead (for
-    :func:`can_apply`'s warnings)."""
-    if name in BETAS or name == "eps":
-        users = " and ".join(BETAS[name]) if name in BETAS else "rmsprop and adam"
-        key = "optimizer"
-    else:
-        users = {
-            "decay_rate": "the inverse_time, staircase and exponential schedules",
-            "interval": "the staircase schedule",
-            "k": "the inverse_sqrt schedule",
-        }[name]
-        key = "schedule"
-    return f"used only by {users}; search.{key} is {', '.join(specs[key].values())}"
+    """Who uses hyperparameter ``name`` (:data:`USED_BY`), and what the search
+    has instead (for :func:`can_apply`'s warnings)."""
+    key, users = USED_BY[name]
+    words = ", ".join(users[:-1]) + " and " + users[-1] if len(users) > 1 else users[0]
+    if key == "schedule":
+        words = f"the {words} schedule{'s' if len(users) > 1 else ''}"
+    return f"used only by {words}; search.{key} is {', '.join(specs[key].values())}"
 
 
 def _param(c: _Checker, name: str, raw: Any) -> ParamSpec:
@@ -752,7 +755,7 @@ def _cross_checks(c: _Checker, specs: dict[str, ParamSpec], given: set[str]) -> 
     # a decaying schedule without its coefficients would silently be another
     # one: inverse_time with decay 0 is constant, staircase stepping every
     # epoch is inverse_time
-    decaying = [k for k in kinds if k in ("inverse_time", "staircase", "exponential")]
+    decaying = [k for k in kinds if k in USED_BY["decay_rate"][1]]
     if decaying and "decay_rate" not in given:
         if "exponential" in decaying:
             rule = "is needed with the exponential schedule: the factor per epoch, in (0, 1]"
@@ -781,19 +784,10 @@ def _cross_checks(c: _Checker, specs: dict[str, ParamSpec], given: set[str]) -> 
 def can_apply(name: str, search: dict[str, ParamSpec]) -> bool:
     """Whether hyperparameter ``name`` is used by any configuration of ``search``
     (a beta only matters if its optimizer can be chosen, and so on)."""
-    optimizers = search["optimizer"].values()
-    schedules = search["schedule"].values()
-    if name in BETAS:
-        return any(o in BETAS[name] for o in optimizers)
-    if name == "eps":
-        return any(o in ("rmsprop", "adam") for o in optimizers)
-    if name == "decay_rate":
-        return any(k in ("inverse_time", "staircase", "exponential") for k in schedules)
-    if name == "interval":
-        return "staircase" in schedules
-    if name == "k":
-        return "inverse_sqrt" in schedules
-    return True
+    if name not in USED_BY:
+        return True
+    key, users = USED_BY[name]
+    return any(v in users for v in search[key].values())
 
 
 def _spec_repr(p: ParamSpec) -> Any:

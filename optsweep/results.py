@@ -307,19 +307,25 @@ def write_table(df: pd.DataFrame, directory: Path, name: str, fmt: str) -> Path:
     return path
 
 
+def table_file(directory: Path, name: str) -> Path | None:
+    """``directory``'s ``name.parquet``, else its ``name.csv``; None if neither exists."""
+    for fmt in ("parquet", "csv"):
+        if (path := directory / f"{name}.{fmt}").exists():
+            return path
+    return None
+
+
 def read_table(directory: Path, name: str) -> pd.DataFrame | None:
     """Read ``name.parquet`` or ``name.csv`` from ``directory``; None if neither exists."""
-    pq, csv = directory / f"{name}.parquet", directory / f"{name}.csv"
-    if pq.exists():
-        if not parquet_available():  # results made elsewhere, read where pyarrow is missing
-            raise OptsweepError(
-                f"{pq}: reading Parquet needs pyarrow: pip install 'optsweep[parquet]'"
-            )
-        path, read = pq, pd.read_parquet
-    elif csv.exists():
-        path, read = csv, pd.read_csv
-    else:
+    path = table_file(directory, name)
+    if path is None:
         return None
+    if path.suffix == ".parquet" and not parquet_available():
+        # results made elsewhere, read where pyarrow is missing
+        raise OptsweepError(
+            f"{path}: reading Parquet needs pyarrow: pip install 'optsweep[parquet]'"
+        )
+    read = pd.read_parquet if path.suffix == ".parquet" else pd.read_csv
     try:
         df = read(path)
     except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError

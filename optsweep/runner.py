@@ -362,6 +362,11 @@ def share_data(data: Dataset, directory: Path) -> Dataset:
     return dataclasses.replace(data, **mapped)
 
 
+def _scaling_entry(scaler) -> dict | None:
+    """A standardisation as ``meta.json`` keeps it (read by :func:`~.results.scaling`)."""
+    return None if scaler is None else {"mean": scaler.mean.tolist(), "std": scaler.std.tolist()}
+
+
 def write_meta(sweep: SweepConfig, directory: Path, spec: str, data: Dataset, digest: str) -> None:
     model = model_config(sweep, data)
     meta = {
@@ -378,12 +383,9 @@ def write_meta(sweep: SweepConfig, directory: Path, spec: str, data: Dataset, di
             "features": list(data.features),
             "label": sweep.data.label,  # a CSV's label column (None: no name)
             "standardized": data.scaler is not None,
-            "scaler": None  # (x - mean) / std, fitted on the training part
-            if data.scaler is None
-            else {"mean": data.scaler.mean.tolist(), "std": data.scaler.std.tolist()},
-            "target_scaler": None  # a regression's targets, likewise; predictions: z * std + mean
-            if data.target_scaler is None
-            else {"mean": data.target_scaler.mean.tolist(), "std": data.target_scaler.std.tolist()},
+            "scaler": _scaling_entry(data.scaler),  # (x - mean) / std, fitted on training
+            # a regression's targets, likewise; predictions: z * std + mean
+            "target_scaler": _scaling_entry(data.target_scaler),
             "classes": list(data.classes),  # the name of each class code; empty: the codes
             "digest": digest,
         },
@@ -675,13 +677,12 @@ class _Runner:
             else:
                 self.study.tell(trial, state=TrialState.FAIL)
         if log.isEnabledFor(logging.INFO):
-            what = (
-                f"complete, {self.sweep.study.metrics[0]} {out.values[0]:.6g}"
-                if out.status == "complete"
-                else out.reason
-                if out.reason.startswith("pruned")  # "pruned at epoch 15"
-                else f"{'pruned' if out.status == 'pruned' else 'failed'}: {out.reason}"
-            )
+            if out.status == "complete":
+                what = f"complete, {self.sweep.study.metrics[0]} {out.values[0]:.6g}"
+            elif out.reason.startswith("pruned"):  # "pruned at epoch 15"
+                what = out.reason
+            else:
+                what = f"{'pruned' if out.status == 'pruned' else 'failed'}: {out.reason}"
             log.info(
                 "trial %d %s (%s; %d epochs, %.2f s)",
                 out.number, what, self.described.pop(out.number, ""), epochs, out.seconds,
@@ -1027,7 +1028,7 @@ def run_sweep(
             where = failure.filename or directory
             raise OptsweepError(
                 f"{where}: {failure.strerror or failure}: the sweep stopped; the trials it "
-                f"recorded are kept, and the same command resumes once the disk has room"
+                "recorded are kept, and the same command resumes once it can write there"
             ) from None
         summary.ran = r.ran
         summary.counts = counts(study)

@@ -36,25 +36,16 @@ from optuna.distributions import (
     check_distribution_compatibility,
 )
 
-from .config import BETAS, HPARAMS, ParamSpec
-
-_DECAYING = ("inverse_time", "staircase", "exponential")
-_USES_EPS = ("rmsprop", "adam")
+from .config import HPARAMS, USED_BY, ParamSpec
 
 
 def applies(name: str, hp: dict[str, Any]) -> bool:
-    """Whether hyperparameter ``name`` matters given the choices made so far."""
-    if name in BETAS:
-        return hp["optimizer"] in BETAS[name]
-    if name == "eps":
-        return hp["optimizer"] in _USES_EPS
-    if name == "decay_rate":
-        return hp["schedule"] in _DECAYING
-    if name == "interval":
-        return hp["schedule"] == "staircase"
-    if name == "k":
-        return hp["schedule"] == "inverse_sqrt"
-    return True
+    """Whether hyperparameter ``name`` matters given the choices made so far
+    (:data:`~.config.USED_BY`)."""
+    if name not in USED_BY:
+        return True
+    key, users = USED_BY[name]
+    return hp[key] in users
 
 
 def optuna_name(spec: ParamSpec) -> str:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from .analysis import STATES, failures, shown_states
 from .errors import ConfigError
-from .results import read_meta, read_table, trials_frame, write_tables
+from .results import read_meta, read_table, table_file, trials_frame, write_tables
 from .storage import is_url, open_storage, run_active, shown
 
 
@@ -32,9 +32,6 @@ def load_study(directory: Path) -> optuna.Study:
     return optuna.load_study(study_name=meta["study"], storage=storage)
 
 
-TABLES = ("trials", "curves")
-
-
 def export(directory: Path, fmt: str | None = None) -> list[Path]:
     """Rebuild ``trials`` and ``curves`` from the storage alone; returns the paths written."""
     meta = read_meta(directory)
@@ -47,7 +44,7 @@ def export_if_missing(directory: Path) -> bool:
     """Write the tables from the study's storage if they are missing (a run
     before its first checkpoint, or one killed before it); True if written.
     Nothing is done where the storage is missing too."""
-    if all(any((directory / f"{n}.{e}").exists() for e in ("parquet", "csv")) for n in TABLES):
+    if table_file(directory, "trials") and table_file(directory, "curves"):
         return False
     try:
         export(directory)
