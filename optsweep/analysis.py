@@ -408,6 +408,10 @@ def t_quantile(df: int) -> float:
     return _T975[df - 1] if df <= len(_T975) else 1.96 + 2.4 / df  # Cornish-Fisher tail
 
 
+#: The fewest complete trials a scope of :func:`importances` needs.
+MIN_IMPORTANCE_TRIALS = 6
+
+
 def importances(
     trials: pd.DataFrame, minimize: bool | None = None, by_optimizer: bool = True
 ) -> pd.DataFrame:
@@ -416,19 +420,21 @@ def importances(
 
     The study is rebuilt in memory from the trials table, so this works on a
     copied results directory. Columns: ``scope`` (``all`` or an optimizer),
-    ``param``, ``importance``. Scopes with too few trials are left out.
-    ``minimize``: see :func:`minimizes`.
+    ``param``, ``importance`` and ``n`` (the scope's complete trials);
+    ``all`` first, each scope's parameters most important first. Scopes
+    with fewer than :data:`MIN_IMPORTANCE_TRIALS` complete trials are left
+    out. ``minimize``: see :func:`minimizes`.
     """
     minimize = minimizes(trials, minimize)
-    cols = ["scope", "param", "importance"]
+    cols = ["scope", "param", "importance", "n"]
     done = complete(trials)
     rows = []
     scopes = [("all", done)]
     if by_optimizer and "optimizer" in done:
         scopes += [(o, g) for o, g in done.groupby("optimizer", sort=True)]
     for scope, df in scopes:
-        for param, value in _importance(df, minimize).items():
-            rows.append((scope, param, value))
+        for param, value in _importance(df, minimize).items():  # most important first
+            rows.append((scope, param, value, len(df)))
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -441,7 +447,7 @@ def _importance(df: pd.DataFrame, minimize: bool) -> dict[str, float]:
         from optuna.distributions import CategoricalDistribution, FloatDistribution
 
     params = [p for p in searched_params(df) if df[p].notna().all()]
-    if len(df) < 6 or not params:
+    if len(df) < MIN_IMPORTANCE_TRIALS or not params:
         return {}
     dists = {}
     for p in params:

@@ -542,7 +542,8 @@ def plot_importances(imp: pd.DataFrame) -> Figure:
         ax.barh(g["param"], g["importance"], color=color(scope) if scope != "all" else "#555555")
         ax.set_xlim(0, 1)
         ax.set_xlabel("importance (share, PED-ANOVA)")
-        ax.set_title("all trials" if scope == "all" else f"{scope} trials")
+        n = g["n"].iloc[0]
+        ax.set_title(f"{'all' if scope == 'all' else scope + ':'} {n} complete trials")
     return fig
 
 

@@ -398,11 +398,22 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
         if imp.empty:
             doc.text("Too few complete trials for importances.")
             return
-        doc.table(
-            imp.pivot(index="param", columns="scope", values="importance")
-            .reset_index()
-            .rename_axis(None, axis=1)
-        )
+        scopes = list(dict.fromkeys(imp["scope"]))  # all first
+        params = list(dict.fromkeys(imp["param"]))  # the most important overall first
+        table = imp.pivot(index="param", columns="scope", values="importance")
+        doc.table(table.loc[params, scopes].reset_index().rename_axis(None, axis=1))
+        if "optimizer" in searched:
+            n = A.complete(t)["optimizer"].value_counts()
+            few = [
+                f"{o} ({n.get(o, 0)})"
+                for o in sorted(t["optimizer"].dropna().unique())
+                if n.get(o, 0) < A.MIN_IMPORTANCE_TRIALS
+            ]
+            if few:
+                doc.text(
+                    f"Optimizers left out, with fewer than {A.MIN_IMPORTANCE_TRIALS} "
+                    f"complete trials: {', '.join(few)}."
+                )
         doc.figure(
             "importances",
             P.plot_importances,

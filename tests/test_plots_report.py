@@ -814,3 +814,30 @@ def test_report_out_with_one_study_is_refused(res, tmp_path):
         f"report goes to {res.path / 'report'} (got {str(out)!r})\n"
     )
     assert not out.exists()
+
+
+def test_importances_table_reads_all_first_and_names_optimizers_left_out(res, tmp_path):
+    """The importances table had its columns in alphabetical order (``all``
+    between ``adam`` and ``rmsprop``), its rows too, and optimizers with too
+    few complete trials for importances of their own vanished without a word."""
+    copy = tmp_path / "few"
+    shutil.copytree(res.path, copy)
+    (copy / "study.journal").unlink()  # the report reads the edited table
+    t = res.trials.copy()
+    t["state"], t["value"] = "COMPLETE", np.linspace(0.5, 0.9, len(t))
+    t["optimizer"] = ["adam"] * (len(t) - 2) + ["momentum", "gd"]
+    t.loc[t["optimizer"] == "gd", "state"] = "PRUNED"
+    write_table(t, copy, "trials", res.meta.get("format", "auto"))
+    imp = A.importances(t)
+    assert list(dict.fromkeys(imp["scope"])) == ["all", "adam"]
+    assert imp.groupby("scope")["n"].first().to_dict() == {"all": len(t) - 1, "adam": len(t) - 2}
+    write_report([copy])
+    md = (copy / "report" / "report.md").read_text()
+    section = md.split("## Importances")[1].split("![")[0]
+    rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| ")]
+    assert rows[0][:3] == ["| param", "all", "adam |"]
+    overall = [float(r[1]) for r in rows[2:] if r[1].strip()]
+    assert overall == sorted(overall, reverse=True) and len(overall) >= 2
+    assert (
+        "Optimizers left out, with fewer than 6 complete trials: gd (0), momentum (1)." in section
+    )
