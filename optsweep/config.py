@@ -18,6 +18,7 @@ See ``sweeps/*.toml`` for commented examples.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import logging
 import math
@@ -287,7 +288,8 @@ class _Checker:
         for k in raw:
             if k not in allowed:
                 where = f"{key}.{k}" if key else k
-                raise self.fail(where, f"is not a known key (known: {', '.join(allowed)})", k)
+                hint = _did_you_mean(k, allowed)
+                raise self.fail(where, f"is not a known key{hint} (known: {', '.join(allowed)})", k)
         return raw
 
     def int_(self, v: Any, key: str, lo: int | None = None) -> int:
@@ -311,8 +313,26 @@ class _Checker:
         if not isinstance(v, str):
             raise self.fail(key, "must be a string", v)
         if choices is not None and v not in choices:
-            raise self.fail(key, f"must be one of {', '.join(choices)}", v)
+            rule = f"must be one of {', '.join(choices)}{_same_name(v, choices)}"
+            raise self.fail(key, rule, v)
         return v
+
+
+def _did_you_mean(key: str, keys: tuple[str, ...]) -> str:
+    """``", did you mean X?"`` for a key that is a near miss of a known one
+    (a typo: ``serach``, ``ntrials``), else ``""``."""
+    close = difflib.get_close_matches(key.lower(), keys, n=1, cutoff=0.75)
+    return f", did you mean {close[0]}?" if close else ""
+
+
+def _same_name(value: str, choices: tuple[str, ...]) -> str:
+    """``", did you mean X?"`` for a choice written in another case or with
+    other separators (``Adam``, ``leaky-relu``, ``LeakyReLU``), else ``""``.
+    Only those: a near miss of a choice's name is often another method of its
+    own (``gelu``, ``adamw``), which a suggestion would pass off as a typo."""
+    norm = lambda w: re.sub(r"[-_ ]", "", w.lower())  # noqa: E731
+    same = [c for c in choices if norm(c) == norm(value)]
+    return f", did you mean {same[0]}?" if same else ""
 
 
 def _show(v: Any) -> str:
@@ -357,8 +377,11 @@ def load_sweep(
     for key, value in (settings or {}).items():
         section = "study" if key in STUDY_KEYS else "execution" if key in EXECUTION_KEYS else None
         if section is None:
-            known = ", ".join(STUDY_KEYS + EXECUTION_KEYS)
-            raise ConfigError(f"{path}: {key} is not a [study] or [execution] key ({known})")
+            keys = STUDY_KEYS + EXECUTION_KEYS
+            hint = _did_you_mean(key, keys)
+            raise ConfigError(
+                f"{path}: {key} is not a [study] or [execution] key{hint} ({', '.join(keys)})"
+            )
         if not isinstance(raw.setdefault(section, {}), dict):
             break  # parse_sweep says the section must be a table
         if type(value).__module__ == "numpy":  # n_trials=np.int64(50) from a notebook

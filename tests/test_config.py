@@ -52,8 +52,37 @@ def mutate(path: str, value, delete: bool = False) -> dict:
 
 CASES = [
     # unknown keys
-    ("study.nam", "x", "sweeps/x.toml: study.nam is not a known key (known: name, metric,"),
-    ("search.learning_rate", 0.1, "sweeps/x.toml: search.learning_rate is not a known key"),
+    (
+        "study.nam",
+        "x",
+        "sweeps/x.toml: study.nam is not a known key, did you mean name? (known: name, metric,",
+    ),
+    ("search.learning_rate", 0.1, "sweeps/x.toml: search.learning_rate is not a known key ("),
+    ("serach.lr", 0.1, "sweeps/x.toml: serach is not a known key, did you mean search? (known:"),
+    # a choice in another case or with other separators is named; a near miss
+    # of a name is often another method (gelu, adamw) and is not
+    (
+        "search.optimizer",
+        ["Adam"],
+        "sweeps/x.toml: search.optimizer[0] must be one of gd, momentum, rmsprop, adam, "
+        "did you mean adam? (got 'Adam')",
+    ),
+    (
+        "model.activation",
+        "Leaky-ReLU",
+        "sweeps/x.toml: model.activation must be one of relu, leaky_relu, tanh, sigmoid, "
+        "did you mean leaky_relu? (got 'Leaky-ReLU')",
+    ),
+    (
+        "model.activation",
+        "gelu",
+        "sweeps/x.toml: model.activation must be one of relu, leaky_relu, tanh, sigmoid (got",
+    ),
+    (
+        "search.optimizer",
+        ["adamw"],
+        "sweeps/x.toml: search.optimizer[0] must be one of gd, momentum, rmsprop, adam (got",
+    ),
     (
         "search.lr.typo",
         1,

@@ -103,7 +103,10 @@ def test_optsweep_run_from_python(tmp_path):
     assert res.trials["number"].tolist() == [0, 1, 2, 3, 4]
     with pytest.raises(ConfigError, match=r"nb.toml: study.n_trials must be >= 1 \(got 0\)"):
         optsweep.run(path, root=root, n_trials=0)
-    with pytest.raises(ConfigError, match=r"trials is not a \[study\] or \[execution\] key"):
+    with pytest.raises(
+        ConfigError,
+        match=r"trials is not a \[study\] or \[execution\] key, did you mean n_trials\?",
+    ):
         optsweep.run(path, root=root, trials=3)
     assert len(optsweep.load(root / "nb").trials) == 5
 
