@@ -446,8 +446,9 @@ def _cmd_confirm(args) -> int:
 def _cmd_worker(args) -> int:
     if not args.storage or "://" not in args.storage:
         raise ConfigError(
-            f"worker needs --storage with a server URL shared by the workers, e.g. "
-            f"postgresql+psycopg://USER:PASSWORD@HOST/DB (got {args.storage!r})"
+            "worker needs --storage with a server URL shared by the workers, e.g. "
+            "postgresql+psycopg://USER:PASSWORD@HOST/DB "
+            + (f"(got {args.storage!r})" if args.storage else "(not set)")
         )
     return _cmd_run(args)
 

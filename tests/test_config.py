@@ -447,6 +447,18 @@ def test_a_sweep_file_given_for_a_results_directory_says_where_they_are(
     )
 
 
+@pytest.mark.parametrize(("storage", "got"), [(None, "(not set)"), ("x.db", "(got 'x.db')")])
+def test_a_worker_without_a_server_storage_is_refused(tmp_path, capsys, storage, got):
+    from optsweep.cli import main
+
+    path = write_sweep(tmp_path, "q")
+    assert main(["worker", str(path), *(["--storage", storage] if storage else [])]) == 2
+    assert capsys.readouterr().err == (
+        "optsweep: error: worker needs --storage with a server URL shared by the workers, "
+        f"e.g. postgresql+psycopg://USER:PASSWORD@HOST/DB {got}\n"
+    )
+
+
 def test_version(capsys):
     from optsweep.cli import main
 
