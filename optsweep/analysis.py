@@ -421,16 +421,17 @@ def importances(
     The study is rebuilt in memory from the trials table, so this works on a
     copied results directory. Columns: ``scope`` (``all`` or an optimizer),
     ``param``, ``importance`` and ``n`` (the scope's complete trials);
-    ``all`` first, each scope's parameters most important first. Scopes
-    with fewer than :data:`MIN_IMPORTANCE_TRIALS` complete trials are left
-    out. ``minimize``: see :func:`minimizes`.
+    ``all`` first (and alone when one optimizer was tried), each scope's
+    parameters most important first. Scopes with fewer than
+    :data:`MIN_IMPORTANCE_TRIALS` complete trials are left out.
+    ``minimize``: see :func:`minimizes`.
     """
     minimize = minimizes(trials, minimize)
     cols = ["scope", "param", "importance", "n"]
     done = complete(trials)
     rows = []
     scopes = [("all", done)]
-    if by_optimizer and "optimizer" in done:
+    if by_optimizer and "optimizer" in done and done["optimizer"].nunique() > 1:
         scopes += [(o, g) for o, g in done.groupby("optimizer", sort=True)]
     for scope, df in scopes:
         for param, value in _importance(df, minimize).items():  # most important first

@@ -288,11 +288,16 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
             "reason is in the trials table's column reason."
         )
         doc.table(fails)
-    doc.heading("Which optimizer wins")
-    doc.text(
-        f"Best complete trial of each optimizer by {metric}; gap is the distance "
-        "to the overall best."
-    )
+    tried = t["optimizer"].dropna().unique() if "optimizer" in t else []
+    if len(tried) > 1:
+        doc.heading("Which optimizer wins")
+        doc.text(
+            f"Best complete trial of each optimizer by {metric}; gap is the distance "
+            "to the overall best."
+        )
+    else:
+        doc.heading("Best trial")
+        doc.text(f"Best complete trial by {metric} (the study tried one optimizer).")
     best = A.best_per_optimizer(t, minimize)
     doc.table(best.dropna(axis=1, how="all") if len(best) else best)  # no column none has
     for r in A.without_complete(t).itertuples():
@@ -396,7 +401,9 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
     def importances() -> None:
         imp = A.importances(t, minimize)
         if imp.empty:
-            doc.text("Too few complete trials for importances.")
+            doc.text(
+                f"Too few complete trials for importances (they need {A.MIN_IMPORTANCE_TRIALS})."
+            )
             return
         scopes = list(dict.fromkeys(imp["scope"]))  # all first
         params = list(dict.fromkeys(imp["param"]))  # the most important overall first
@@ -418,7 +425,8 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
             "importances",
             P.plot_importances,
             (imp,),
-            "Hyperparameter importances (Optuna's PED-ANOVA), all trials and per optimizer",
+            "Hyperparameter importances (Optuna's PED-ANOVA)"
+            + (", all trials and per optimizer" if len(scopes) > 1 else ""),
         )
 
     doc.heading("Importances")

@@ -841,3 +841,23 @@ def test_importances_table_reads_all_first_and_names_optimizers_left_out(res, tm
     assert (
         "Optimizers left out, with fewer than 6 complete trials: gd (0), momentum (1)." in section
     )
+
+
+def test_a_study_of_one_optimizer_has_no_per_optimizer_copies(res, tmp_path):
+    """With one optimizer tried, the importances had a column for it equal
+    to 'all', and the report asked which optimizer wins."""
+    copy = tmp_path / "one"
+    shutil.copytree(res.path, copy)
+    (copy / "study.journal").unlink()  # the report reads the edited table
+    t = res.trials.copy()
+    t["state"], t["value"], t["optimizer"] = "COMPLETE", np.linspace(0.5, 0.9, len(t)), "adam"
+    write_table(t, copy, "trials", res.meta.get("format", "auto"))
+    assert set(A.importances(t)["scope"]) == {"all"}
+    write_report([copy])
+    md = (copy / "report" / "report.md").read_text()
+    assert "## Which optimizer wins" not in md
+    assert (
+        "## Best trial\n\nBest complete trial by val_metric (the study tried one optimizer)." in md
+    )
+    section = md.split("## Importances")[1].split("## ")[0]
+    assert section.count("| param | all |\n") == 1 and "per optimizer" not in section
