@@ -152,6 +152,12 @@ class Network:
             # float64 draws, then cast: float32 networks start from the same weights
             W[...] = rng.standard_normal((n, m1 - 1)) * init_scale(init, m1 - 1, n)
 
+    def __repr__(self) -> str:
+        return (
+            f"Network({self.sizes}, activation={self.activation.name!r}, "
+            f"head={self.head.name!r}, dtype={self.dtype.name!r})"
+        )
+
     @property
     def n_layers(self) -> int:
         """Number of weight layers (``len(sizes) - 1``)."""

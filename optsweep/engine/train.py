@@ -167,6 +167,18 @@ class TrainResult:
     def epochs_run(self) -> int:
         return int(self.history["epoch"].size)
 
+    def __repr__(self) -> str:
+        """One line, not the history's arrays: what a notebook shows for ``fit(...)``."""
+        final = ", ".join(f"{k}={v:.4g}" for k, v in self.final.items() if not np.isnan(v))
+        return (
+            f"<TrainResult {self.status}"
+            + (f" ({self.reason})" if self.reason else "")
+            + f": {self.epochs_run} epoch{'s' if self.epochs_run != 1 else ''}, "
+            + f"{self.updates} update{'s' if self.updates != 1 else ''}, {self.seconds:.3g} s"
+            + (f"; {final}" if final else "")
+            + f"; {self.network!r}; .history, .final, .network>"
+        )
+
     @property
     def diverged(self) -> bool:
         return self.status == "diverged"

@@ -215,3 +215,19 @@ def test_callback_is_not_asked_after_the_last_epoch(course_data):
     res = fit(SEED_MODEL, course_data, TrainConfig(epochs=5), callback=always_stop_at_the_end)
     assert res.status == "completed" and res.epochs_run == 5
     assert epochs_seen == [0, 1, 2, 3]
+
+
+def test_results_and_networks_show_as_one_line(course_data):
+    """A notebook cell ending in ``fit(...)`` printed every epoch's history,
+    thousands of numbers, and the network as ``<... object at 0x...>``."""
+    res = fit(SEED_MODEL, course_data, TrainConfig(optimizer="adam", lr=0.01, epochs=20))
+    net = "Network([2, 5, 2, 1], activation='relu', head='sigmoid', dtype='float64')"
+    assert repr(res.network) == net
+    text = repr(res)
+    assert "\n" not in text and len(text) < 400
+    assert text.startswith(f"<TrainResult completed: 20 epochs, {res.updates} updates, ")
+    assert f"train_metric={res.final['train_metric']:.4g}" in text and net in text
+    assert "val_metric" not in text  # no validation set: NaN, left out
+    bad = fit(SEED_MODEL, course_data, TrainConfig(optimizer="gd", lr=1e300, epochs=5))
+    assert repr(bad).startswith(f"<TrainResult diverged ({bad.reason}): 1 epoch, ")
+    assert "train_metric" not in repr(bad)  # NaN after a divergence: left out
