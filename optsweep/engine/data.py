@@ -467,6 +467,19 @@ class Dataset:
             return max(int(ys.max()) + 1, len(self.classes))
         return 0
 
+    def __repr__(self) -> str:
+        """One line, not the arrays: what a notebook shows for ``prepare(...)``."""
+        n_val = 0 if self.X_val is None else len(self.X_val)
+        k = self.n_classes
+        target = f"{k} classes" if k else "a regression target"
+        scaled = [w for w, s in (("inputs", self.scaler), ("targets", self.target_scaler)) if s]
+        return (
+            f"<Dataset {self.name!r}: {len(self.X_train)} training and {n_val} validation "
+            f"samples, {self.n_features} features, {target}, "
+            + (f"{' and '.join(scaled)} standardised" if scaled else "raw")
+            + f", {self.X_train.dtype}>"
+        )
+
 
 def prepare(
     X: np.ndarray,

@@ -313,3 +313,15 @@ def test_csv_fast_reader_agrees_with_the_field_by_field_one(tmp_path, monkeypatc
     assert names == names2
     np.testing.assert_array_equal(X, X2)
     assert y.dtype == y2.dtype and y.tolist() == y2.tolist()
+
+
+def test_a_dataset_shows_as_one_line():
+    """``prepare(...)`` in a notebook cell printed every array, thousands of numbers."""
+    X, y = load_data("moons", n_samples=300, noise=0.2, seed=3)
+    d = prepare(X, y, val_fraction=0.25, seed=0, standardize=True, name="moons")
+    assert repr(d) == (
+        f"<Dataset 'moons': {len(d.X_train)} training and {len(d.X_val)} validation samples, "
+        "2 features, 2 classes, inputs standardised, float64>"
+    )
+    r = prepare(X, X[:, 0] * 3.0, seed=0, standardize=True)
+    assert "0 validation samples, 2 features, a regression target, inputs and targets" in repr(r)
