@@ -171,6 +171,31 @@ class ParamSpec:
         """Every value a ``fixed`` or ``choice`` spec can take."""
         return (self.value,) if self.kind == "fixed" else self.choices
 
+    def __str__(self) -> str:
+        """In words: ``0.01``, ``gd, adam``, ``0.0001 to 0.3 (log)``, ``8 to
+        256 (powers of two, and the full batch)``."""
+        if self.kind == "choice":
+            return ", ".join(map(_words, self.choices))
+        if self.kind == "fixed":
+            return _words(self.value)
+        scale = {
+            "float": " (log)" if self.log else "",
+            "pow2": " (powers of two, and the full batch)" if self.full else " (powers of two)",
+            "beta": "" if self.log else " (linear)",
+        }[self.kind]
+        return f"{_words(self.low)} to {_words(self.high)}{scale}"
+
+
+def _words(v: Any) -> str:
+    """A setting's value as a sweep file's reader would write it."""
+    if isinstance(v, (tuple, list)):
+        return f"[{', '.join(map(_words, v))}]"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return "(not set)" if v is None else str(v)
+
 
 @dataclass(frozen=True)
 class StudySection:
@@ -256,6 +281,24 @@ class SweepConfig:
     @property
     def name(self) -> str:
         return self.study.name
+
+    def settings(self) -> dict[str, str]:
+        """The experiment as ``section.key`` to its value in words, defaults
+        filled in (``data.noise``, ``train.dtype``, ``search.lr``): what a
+        comparison of studies shows where they differ. The study's name and
+        budget and the [execution] section (how trials run, not what they
+        are) are left out."""
+        out = {}
+        for section in ("study", "data", "model", "train"):
+            for key, value in vars(getattr(self, section)).items():
+                if section == "study" and key in ("name", "n_trials", "timeout"):
+                    continue
+                if section == "data" and key == "args":  # the generator's own keys
+                    out.update({f"data.{k}": _words(v) for k, v in value.items()})
+                else:
+                    out[f"{section}.{key}"] = _words(value)
+        out.update({f"search.{k}": str(spec) for k, spec in self.search.items()})
+        return out
 
     def with_overrides(self, **execution_or_study: Any) -> SweepConfig:
         """A copy with command-line overrides (``n_jobs``, ``n_trials``, ...) applied."""

@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 
 from . import analysis as A
 from . import plots as P
+from .config import load_sweep
 from .errors import OptsweepError
 from .pool import PoolStart, parallel
 from .results import (
@@ -519,7 +520,7 @@ def study_labels(results: Sequence[Results]) -> list[str]:
         if len(set(labels)) == len(labels):
             return labels
         labels = [
-            "/".join((*folders[i][-k:], n)) if i in shared else n for i, n in enumerate(names)
+            Path(*folders[i][-k:], n).as_posix() if i in shared else n for i, n in enumerate(names)
         ]
     if len(set(labels)) == len(labels):
         return labels
@@ -558,6 +559,11 @@ def comparison_report(
     if not table["interrupted or lost"].any():  # the common case: no column for it
         table = table.drop(columns="interrupted or lost")
     doc.table(table)
+    differ = settings_that_differ(results, names)
+    if len(differ):
+        doc.heading("What differs")
+        doc.text("The studies' settings that differ (their budgets and [execution] aside).")
+        doc.table(differ)
     data = P.comparison_data(studies)
     if not data.empty:
         doc.heading("Best value per optimizer")
@@ -567,8 +573,41 @@ def comparison_report(
             .reset_index()
             .rename_axis(None, axis=1)
         )
+        for name, r in zip(names, results, strict=True):
+            for w in A.without_complete(r.trials).itertuples():
+                doc.text(f"{name}: {w.optimizer} has no complete trial ({w.trials}).")
     doc.figure("comparison", P.plot_comparison, (studies,), "Best value per optimizer, by study")
     return doc.write()
+
+
+def settings_that_differ(results: Sequence[Results], names: Sequence[str]) -> pd.DataFrame:
+    """The settings (:meth:`~.config.SweepConfig.settings`) whose values are
+    not the same in every study: a column ``setting``, then one per study."""
+    every = [_settings(r) for r in results]
+    keys = list(dict.fromkeys(k for s in every for k in s))
+    rows = [
+        [k, *(s.get(k, "(not recorded)") for s in every)]
+        for k in keys
+        if len({s.get(k) for s in every}) > 1
+    ]
+    return pd.DataFrame(rows, columns=["setting", *names])
+
+
+def _settings(res: Results) -> dict[str, str]:
+    """A study's settings as run (``meta.json``), or, in results written before
+    they were kept there, as its copy of the sweep file gives them."""
+    if "settings" in res.meta:
+        return res.meta["settings"]
+    quiet = logging.getLogger("optsweep.config")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # its warnings were given when the study ran
+    try:
+        source = res.meta["data"].get("source")
+        return load_sweep(res.path / "sweep.toml", data_source=source).settings()
+    except (OSError, OptsweepError):
+        return {}
+    finally:
+        quiet.setLevel(level)
 
 
 def write_report(

@@ -393,6 +393,7 @@ def write_meta(sweep: SweepConfig, directory: Path, spec: str, data: Dataset, di
         "epochs": sweep.train.epochs,
         "searched": searched(sweep.search),
         "format": sweep.execution.format,
+        "settings": sweep.settings(),  # as run, with the command's or run()'s overrides
     }
     write_text(directory / "meta.json", json.dumps(meta, indent=2) + "\n")
     if data.n_features == 2:  # small, and what the report's decision boundaries need

@@ -561,3 +561,22 @@ def test_n_is_short_for_n_jobs(command):
     target = "results/x" if command in ("confirm", "report") else "sweeps/x.toml"
     args = build_parser().parse_args([command, target, "-n", "3"])
     assert args.n_jobs == 3
+
+
+def test_settings_in_words_with_defaults_filled_in(tmp_path):
+    """What a comparison of studies shows: every setting of the experiment,
+    defaults included, so that a key left out and the same key written with
+    its default compare equal; the name, the budget and [execution] left out."""
+    path = write_sweep(tmp_path, "w", n_trials=8, epochs=10)
+    s = load_sweep(path).settings()
+    assert s["study.sampler"] == "tpe" and s["train.dtype"] == "float64"  # defaults
+    assert s["data.n_samples"] == "200" and s["data.noise"] == "0.2"  # the generator's keys
+    assert s["model.hidden"] == "[8]" and s["train.epochs"] == "10"
+    assert s["search.optimizer"] == "gd, momentum, rmsprop, adam"
+    assert s["search.batch_size"] == "16 to 64 (powers of two, and the full batch)"
+    assert s["search.lr"] == "0.001 to 0.3 (log)" and s["search.beta1"] == "0.8 to 0.99"
+    assert s["search.eps"] == "1e-08" and s["data.label"] == "(not set)"
+    assert not {"study.name", "study.n_trials", "study.timeout"} & set(s)
+    assert not any(k.startswith("execution.") for k in s)
+    explicit = path.read_text().replace("[train]", '[train]\ndtype = "float64"')
+    assert load_sweep(write_sweep(tmp_path, "w", text=explicit)).settings() == s

@@ -4,6 +4,7 @@ real small sweeps and on edge cases."""
 from __future__ import annotations
 
 import itertools
+import json
 import operator
 import shutil
 import subprocess
@@ -861,3 +862,33 @@ def test_a_study_of_one_optimizer_has_no_per_optimizer_copies(res, tmp_path):
     )
     section = md.split("## Importances")[1].split("## ")[0]
     assert section.count("| param | all |\n") == 1 and "per optimizer" not in section
+
+
+def test_comparison_says_what_differs_and_which_optimizers_never_completed(res, tmp_path):
+    """A comparison showed the studies' results without a word on how they
+    differed, and an optimizer without a complete trial as an empty cell."""
+    other = tmp_path / "tanh" / "small"
+    shutil.copytree(res.path, other)
+    meta = json.loads((other / "meta.json").read_text())
+    assert meta["settings"] == load_sweep(res.path / "sweep.toml").settings()  # as run
+    meta["settings"]["model.activation"] = "tanh"
+    (other / "meta.json").write_text(json.dumps(meta))
+    old = tmp_path / "old" / "small"  # results from before meta.json kept the settings
+    shutil.copytree(res.path, old)
+    meta = json.loads((old / "meta.json").read_text())
+    del meta["settings"]
+    (old / "meta.json").write_text(json.dumps(meta))
+    (old / "study.journal").unlink()  # the report reads the edited table
+    t = res.trials.copy()
+    adam = t["optimizer"] == "adam"
+    t.loc[adam, "state"] = "PRUNED"
+    write_table(t, old, "trials", res.meta.get("format", "auto"))
+    write_report([res.path, other, old], tmp_path / "cmp")
+    md = (tmp_path / "cmp" / "report.md").read_text()
+    differ = md.split("## What differs")[1].split("## ")[0]
+    rows = [line for line in differ.splitlines() if line.startswith("| ")]
+    assert rows[0] == "| setting | results/small | tanh/small | old/small |"
+    assert rows[2:] == ["| model.activation | relu | tanh | relu |"]
+    assert f"old/small: adam has no complete trial ({int(adam.sum())} pruned)." in md
+    write_report([res.path, old], tmp_path / "same")  # nothing differs: no such section
+    assert "## What differs" not in (tmp_path / "same" / "report.md").read_text()

@@ -99,8 +99,12 @@ def test_optsweep_run_from_python(tmp_path):
     res = optsweep.run(path, root=root, progress=False, n_trials=3, report=True, n_jobs=2)
     assert isinstance(res, optsweep.Results) and len(res.trials) == 3
     assert (root / "nb" / "report" / "report.md").exists()
-    res = optsweep.run(path, root=root, progress=False, n_trials=5, sampler="tpe")
+    assert res.meta["settings"]["study.sampler"] == "tpe"
+    res = optsweep.run(path, root=root, progress=False, n_trials=5, sampler="random")
     assert res.trials["number"].tolist() == [0, 1, 2, 3, 4]
+    # what ran, which the copy of the sweep file (no sampler: TPE) does not say
+    assert res.meta["settings"] == load_sweep(path, settings={"sampler": "random"}).settings()
+    assert res.meta["settings"]["study.sampler"] == "random"
     with pytest.raises(ConfigError, match=r"nb.toml: study.n_trials must be >= 1 \(got 0\)"):
         optsweep.run(path, root=root, n_trials=0)
     with pytest.raises(
