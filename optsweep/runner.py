@@ -394,6 +394,7 @@ def write_meta(sweep: SweepConfig, directory: Path, spec: str, data: Dataset, di
         "searched": searched(sweep.search),
         "format": sweep.execution.format,
         "settings": sweep.settings(),  # as run, with the command's or run()'s overrides
+        "budget": {"n_trials": sweep.study.n_trials, "timeout": sweep.study.timeout},
     }
     write_text(directory / "meta.json", json.dumps(meta, indent=2) + "\n")
     if data.n_features == 2:  # small, and what the report's decision boundaries need

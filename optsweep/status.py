@@ -80,6 +80,17 @@ def status_text(directory: Path) -> str:
         f"{by_state[s]} {'failed' if s == 'fail' else s}" for s in _STATES if by_state.get(s, 0)
     ]
     lines.append(f"trials: {len(df)}" + (f" ({', '.join(parts)})" if parts else ""))
+    budget = meta.get("budget", {})  # the last run's (absent in older results)
+    if budget.get("n_trials"):
+        counted = int(df["shown"].isin(["complete", "pruned", "fail", "running"]).sum())
+        left = budget["n_trials"] - counted
+        lines.append(
+            f"budget: {budget['n_trials']} trials"
+            + (f", {left} to go (the same optsweep run command resumes)" if left > 0 else ", met")
+            + (f"; timeout {budget['timeout']:g} s a run" if budget.get("timeout") else "")
+        )
+    elif budget.get("timeout"):
+        lines.append(f"budget: timeout {budget['timeout']:g} s a run")
     ended = df.loc[df["shown"].isin(["interrupted", "lost"]), "number"]
     pending = len(set(ended) - set(df["rerun_of"].dropna()))
     if pending:

@@ -336,6 +336,8 @@ def test_resume_after_sigkill_keeps_every_completed_trial(tmp_path):
     text = status_text(root / "kill")
     assert "running" not in text and f"{len(running)} interrupted" in text
     assert f"({len(running)} interrupted or lost will run again" in text
+    left = 14 - sum(t.state.is_finished() for t in before)  # interrupted ones do not count
+    assert f"budget: 14 trials, {left} to go (the same optsweep run command resumes)" in text
 
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
@@ -357,6 +359,7 @@ def test_resume_after_sigkill_keeps_every_completed_trial(tmp_path):
             assert reruns.iloc[0]["lr"] == row["lr"]
     text = status_text(root / "kill")  # all run again: nothing left pending
     assert f"{len(running)} interrupted" in text and "will run again" not in text
+    assert "budget: 14 trials, met" in text
 
 
 def _table(tmp_path, n_jobs: int) -> pd.DataFrame:
@@ -417,7 +420,11 @@ def test_export_rebuilds_identical_tables(tmp_path):
     pd.testing.assert_frame_equal(before.trials, after.trials)
     pd.testing.assert_frame_equal(before.curves, after.curves, check_exact=False, rtol=1e-15)
     text = status_text(d)
-    assert "trials: 5" in text and "best: trial" in text
+    assert "trials: 5" in text and "best: trial" in text and "budget: 5 trials, met" in text
+    meta = json.loads((d / "meta.json").read_text())
+    meta["budget"] = {"n_trials": None, "timeout": 60.0}  # a study bounded by time alone
+    (d / "meta.json").write_text(json.dumps(meta))
+    assert "budget: timeout 60 s a run" in status_text(d)
 
 
 def test_tables_have_sensible_dtypes_and_missing_conditionals(tmp_path):
