@@ -582,20 +582,23 @@ def comparison_report(
 
 def settings_that_differ(results: Sequence[Results], names: Sequence[str]) -> pd.DataFrame:
     """The settings (:meth:`~.config.SweepConfig.settings`) whose values are
-    not the same in every study: a column ``setting``, then one per study."""
+    not the same in every study whose settings are known: a column
+    ``setting``, then one per study (``(not recorded)`` where unknown)."""
     every = [_settings(r) for r in results]
-    keys = list(dict.fromkeys(k for s in every for k in s))
+    known = [s for s in every if s]
+    keys = list(dict.fromkeys(k for s in known for k in s))
     rows = [
         [k, *(s.get(k, "(not recorded)") for s in every)]
         for k in keys
-        if len({s.get(k) for s in every}) > 1
+        if len({s.get(k) for s in known}) > 1
     ]
     return pd.DataFrame(rows, columns=["setting", *names])
 
 
 def _settings(res: Results) -> dict[str, str]:
     """A study's settings as run (``meta.json``), or, in results written before
-    they were kept there, as its copy of the sweep file gives them."""
+    they were kept there, as its copy of the sweep file gives them (none
+    where that is missing or no longer reads)."""
     if "settings" in res.meta:
         return res.meta["settings"]
     quiet = logging.getLogger("optsweep.config")

@@ -892,3 +892,9 @@ def test_comparison_says_what_differs_and_which_optimizers_never_completed(res, 
     assert f"old/small: adam has no complete trial ({int(adam.sum())} pruned)." in md
     write_report([res.path, old], tmp_path / "same")  # nothing differs: no such section
     assert "## What differs" not in (tmp_path / "same" / "report.md").read_text()
+    (old / "sweep.toml").unlink()  # settings unknown: not every setting a difference
+    write_report([res.path, other, old], tmp_path / "unknown")
+    md = (tmp_path / "unknown" / "report.md").read_text()
+    differ = md.split("## What differs")[1].split("## ")[0]
+    rows = [line for line in differ.splitlines() if line.startswith("| ")]
+    assert rows[2:] == ["| model.activation | relu | tanh | (not recorded) |"]
