@@ -70,7 +70,8 @@ def status_text(directory: Path) -> str:
     # a FAIL that never ended (interrupted, or lost with its host) runs again:
     # shown apart from the trials that failed
     shown_state = shown_states(df).str.lower()
-    if journal and not run_active(directory):
+    active = journal and run_active(directory)
+    if journal and not active:
         # a journal study's RUNNING trials with no run alive were killed with
         # it (the next run marks them interrupted and runs them again)
         shown_state = shown_state.mask(df["state"] == "RUNNING", "interrupted")
@@ -86,7 +87,8 @@ def status_text(directory: Path) -> str:
         left = budget["n_trials"] - counted
         lines.append(
             f"budget: {budget['n_trials']} trials"
-            + (f", {left} to go (the same optsweep run command resumes)" if left > 0 else ", met")
+            + (f", {left} to go" if left > 0 else ", met")
+            + (" (the same optsweep run command resumes)" if left > 0 and not active else "")
             + (f"; timeout {budget['timeout']:g} s a run" if budget.get("timeout") else "")
         )
     elif budget.get("timeout"):

@@ -42,6 +42,7 @@ from optsweep.results import (
 from optsweep.runner import counts, run_sweep
 from optsweep.status import export, status_text
 from optsweep.storage import (
+    RUN_LOCK,
     FlockLock,
     JournalFile,
     batched_writes,
@@ -422,6 +423,12 @@ def test_export_rebuilds_identical_tables(tmp_path):
     text = status_text(d)
     assert "trials: 5" in text and "best: trial" in text and "budget: 5 trials, met" in text
     meta = json.loads((d / "meta.json").read_text())
+    meta["budget"] = {"n_trials": 8, "timeout": None}  # the budget raised: 3 to go
+    (d / "meta.json").write_text(json.dumps(meta))
+    assert "budget: 8 trials, 3 to go (the same optsweep run command resumes)\n" in status_text(d)
+    with open(d / RUN_LOCK, "a") as lock:  # while a run holds the study, no advice to resume
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        assert "budget: 8 trials, 3 to go\n" in status_text(d)
     meta["budget"] = {"n_trials": None, "timeout": 60.0}  # a study bounded by time alone
     (d / "meta.json").write_text(json.dumps(meta))
     assert "budget: timeout 60 s a run" in status_text(d)
