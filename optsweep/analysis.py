@@ -419,10 +419,13 @@ def importances(
     which needs no scikit-learn), for the whole study and per optimizer.
 
     The study is rebuilt in memory from the trials table, so this works on a
-    copied results directory. Columns: ``scope`` (``all`` or an optimizer),
-    ``param``, ``importance`` and ``n`` (the scope's complete trials);
-    ``all`` first (and alone when one optimizer was tried), each scope's
-    parameters most important first. Scopes with fewer than
+    copied results directory. Columns: ``scope`` (``all``, an optimizer, or
+    ``decaying schedules``), ``param``, ``importance`` and ``n`` (the scope's
+    complete trials); ``all`` first (and alone when one optimizer was tried),
+    each scope's parameters most important first. A hyperparameter is ranked
+    in a scope whose every trial has it: the betas in their optimizers', the
+    decay rate in ``decaying schedules`` (the trials with one), when some
+    trials ran at a constant rate. Scopes with fewer than
     :data:`MIN_IMPORTANCE_TRIALS` complete trials are left out.
     ``minimize``: see :func:`minimizes`.
     """
@@ -433,6 +436,8 @@ def importances(
     scopes = [("all", done)]
     if by_optimizer and "optimizer" in done and done["optimizer"].nunique() > 1:
         scopes += [(o, g) for o, g in done.groupby("optimizer", sort=True)]
+    if "decay_rate" in done and done["decay_rate"].isna().any():
+        scopes.append(("decaying schedules", done[done["decay_rate"].notna()]))
     for scope, df in scopes:
         for param, value in _importance(df, minimize).items():  # most important first
             rows.append((scope, param, value, len(df)))

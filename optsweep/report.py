@@ -422,12 +422,18 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
                     f"Optimizers left out, with fewer than {A.MIN_IMPORTANCE_TRIALS} "
                     f"complete trials: {', '.join(few)}."
                 )
+        unranked = [p for p in A.searched_params(A.complete(t)) if p not in params]
+        if unranked:
+            doc.text(
+                f"Not ranked: {', '.join(unranked)} (a hyperparameter is ranked in a scope "
+                "whose every trial has it, and only there with enough trials)."
+            )
         doc.figure(
             "importances",
             P.plot_importances,
             (imp,),
             "Hyperparameter importances (Optuna's PED-ANOVA)"
-            + (", all trials and per optimizer" if len(scopes) > 1 else ""),
+            + (f": {', '.join(scopes)}" if len(scopes) > 1 else ""),
         )
 
     doc.heading("Importances")

@@ -380,6 +380,32 @@ def test_importances_find_the_parameter_that_matters(rng):
     assert top["param"].iloc[0] == "lr" and top["importance"].iloc[0] > 0.6
 
 
+def test_importances_rank_the_decay_rate_among_the_trials_that_decay(rng):
+    """The decay rate exists only in the trials of a decaying schedule, so no
+    scope ranked it: it was missing from the importances of a decay study."""
+    n = 60
+    lr = 10 ** rng.uniform(-3, 0, n)
+    decays = rng.random(n) < 0.6
+    decay = np.where(decays, 10 ** rng.uniform(-3, 0, n), np.nan)
+    value = np.where(decays, -np.abs(np.log10(np.nan_to_num(decay, nan=1.0)) + 2), -1.0)
+    rows = [
+        {
+            "optimizer": "adam",
+            "value": v + rng.normal(scale=0.01),
+            "lr": a,
+            "schedule": "inverse_time" if d else "constant",
+            "decay_rate": r,
+        }
+        for v, a, d, r in zip(value, lr, decays, decay)
+    ]
+    imp = A.importances(trials(rows))
+    assert list(dict.fromkeys(imp["scope"])) == ["all", "decaying schedules"]
+    assert "decay_rate" not in set(imp.loc[imp["scope"] == "all", "param"])
+    decaying = imp[imp["scope"] == "decaying schedules"]
+    assert decaying["param"].iloc[0] == "decay_rate" and decaying["importance"].iloc[0] > 0.6
+    assert (decaying["n"] == decays.sum()).all()
+
+
 @pytest.mark.parametrize(
     ("rows", "n_best"),
     [
