@@ -454,7 +454,33 @@ def parse_sweep(raw: dict, path: Path) -> SweepConfig:
             "the %s pruner stops no trial",
             path, study.warmup_epochs, train.epochs, study.pruner,
         )  # fmt: skip
+    _warn_exponential_factors(sweep)
     return sweep
+
+
+def _warn_exponential_factors(sweep: SweepConfig) -> None:
+    """Warn where the exponential schedule's factor per epoch, ``decay_rate``
+    (``lr0 * decay_rate ** epoch``, the course's 0.95), can be so small that
+    the rate falls a thousandfold within the first tenth of the epochs: a
+    range shared with the other schedules, whose decay rates are on another
+    scale (``1 / (1 + decay_rate * epoch)``), runs most exponential trials at
+    a rate near zero, and the schedule looks worse than it is."""
+    d, epochs = sweep.search["decay_rate"], sweep.train.epochs
+    if "exponential" not in sweep.search["schedule"].values():
+        return
+    bottom = d.low if d.kind == "float" else min(d.values())
+    if bottom >= 1:
+        return
+    thousandth = math.ceil(math.log(1e-3) / math.log(bottom))  # epochs to 1/1000 of lr0
+    if thousandth < epochs / 10:
+        log.warning(
+            "%s: search.decay_rate goes down to %g, which as the exponential schedule's "
+            "factor per epoch leaves a thousandth of the learning rate after %d epoch(s) "
+            "of %d: its factors want to be near 1 (the course's 0.95), on another scale "
+            "than the other schedules' decay rates; search it with a range of its own, in "
+            "a sweep of its own",
+            sweep.path, bottom, thousandth, epochs,
+        )  # fmt: skip
 
 
 def check_vectorize(

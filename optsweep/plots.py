@@ -499,30 +499,39 @@ def plot_sensitivity(trials: pd.DataFrame, meta: dict) -> Figure:
 def schedules_data(
     trials: pd.DataFrame, curves: pd.DataFrame, minimize: bool | None = None
 ) -> pd.DataFrame:
-    """Per-epoch learning rate of the best trial of each optimizer:
-    ``optimizer``, ``schedule``, ``trial``, ``epoch``, ``lr``."""
-    return best_curves(trials, curves, minimize)[["optimizer", "schedule", "trial", "epoch", "lr"]]
+    """Per-epoch learning rate of the best trial of each schedule:
+    ``schedule``, ``optimizer``, ``trial``, ``value`` (the trial's), ``epoch``, ``lr``."""
+    cols = ["schedule", "optimizer", "trial", "value", "epoch", "lr"]
+    best = best_trials(trials, minimize, by="schedule")
+    if best.empty:
+        return pd.DataFrame(
+            {c: pd.Series(dtype=curves[c].dtype if c in curves else "str") for c in cols}
+        )
+    keys = best[["number", "optimizer", "schedule", "value"]].rename(columns={"number": "trial"})
+    return curves.merge(keys, on="trial", how="inner")[cols]
 
 
 def plot_schedules(trials: pd.DataFrame, curves: pd.DataFrame, meta: dict) -> Figure:
-    """Learning rate over the epochs for the best trial of each optimizer."""
+    """Learning rate over the epochs for the best trial of each schedule."""
     d = schedules_data(trials, curves, meta["directions"][0] == "minimize")
     fig, (ax,) = _new()
     if d.empty:
         return _empty(fig, ax, "no complete trial")
-    for (opt, sched, trial), g in d.groupby(["optimizer", "schedule", "trial"], sort=True):
+    metric = meta["metrics"][0]
+    for (sched, opt, trial, value), g in d.groupby(
+        ["schedule", "optimizer", "trial", "value"], sort=True
+    ):
         ax.plot(
             g["epoch"] + 1,
             g["lr"],
-            color=color(opt),
             lw=1.4,
-            label=f"{opt}, {sched} (trial {trial})",
+            label=f"{sched}: {metric} {value:.3g} ({opt}, trial {trial})",
             **dots(len(g)),
         )
     log_axis(ax, "y")
     ax.set_xlabel("epoch")
     ax.set_ylabel("learning rate, log scale")
-    ax.set_title("Learning-rate schedules of the best trials")
+    ax.set_title("Learning-rate schedules: the best trial of each")
     ax.legend(loc="best")
     return fig
 

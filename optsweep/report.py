@@ -374,7 +374,7 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
                 "schedules",
                 P.plot_schedules,
                 (t, c, meta),
-                "Learning rate per epoch of the best trials",
+                "Learning rate per epoch of the best trial of each schedule",
             )
 
         _section(doc, "schedules", schedules)

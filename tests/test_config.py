@@ -321,6 +321,37 @@ def test_a_warmup_that_leaves_nothing_to_prune_is_warned_about(caplog, warmup):
     assert caplog.messages == (expected if warmup >= 9 else [])
 
 
+@pytest.mark.parametrize(
+    ("decay_rate", "warned"),
+    [
+        ({"low": 1e-3, "high": 1.0, "log": True}, "0.001 ... after 1 epoch(s) of 150"),
+        ({"low": 0.5, "high": 0.99}, "0.5 ... after 10 epoch(s) of 150"),
+        ({"low": 0.9, "high": 0.999}, None),  # a thousandth after 66 epochs: a choice
+        (0.95, None),  # the course's
+    ],
+)
+def test_exponential_factors_that_stop_training_are_warned_about(caplog, decay_rate, warned):
+    """The lr_decay sweep searched the exponential schedule's factor per epoch
+    with the other schedules' decay-rate range (down to 0.001), so most of its
+    trials ran at a rate near zero and the report found it the worst schedule."""
+    raw = mutate("search.schedule", ["constant", "inverse_time", "exponential"])
+    raw["search"]["decay_rate"] = decay_rate
+    raw["train"]["epochs"] = 150
+    with caplog.at_level("WARNING", logger="optsweep.config"):
+        parse_sweep(raw, Path("sweeps/x.toml"))
+    if warned is None:
+        assert caplog.messages == []
+    else:
+        bottom, after = warned.split(" ... ")
+        assert caplog.messages == [
+            f"sweeps/x.toml: search.decay_rate goes down to {bottom}, which as the "
+            f"exponential schedule's factor per epoch leaves a thousandth of the learning "
+            f"rate {after}: its factors want to be near 1 (the course's 0.95), on another "
+            "scale than the other schedules' decay rates; search it with a range of its "
+            "own, in a sweep of its own"
+        ]
+
+
 def test_train_schedule_needs_its_decay_rate_too():
     raw = mutate("train.schedule", "staircase")
     assert "search.decay_rate is needed with the staircase schedule" in err(raw)

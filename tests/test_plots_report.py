@@ -146,6 +146,15 @@ def test_sensitivity_data_uses_one_minus_beta(res):
 
 def test_schedules_and_parallel_data(res):
     s = P.schedules_data(res.trials, res.curves)
+    # the best trial of each schedule (it showed each optimizer's, whose
+    # schedules could all be the same one)
+    done = A.complete(res.trials)
+    ranked = done.sort_values(["value", "number"], ascending=[False, True])  # ties: earliest
+    best = ranked.groupby("schedule")["number"].first()
+    assert s.groupby("schedule")["trial"].unique().map(list).to_dict() == {
+        k: [v] for k, v in best.items()
+    }
+    assert len(best) == 2  # constant and inverse_time
     for _, g in s.groupby("trial"):
         sched = g["schedule"].iloc[0]
         if sched == "constant":

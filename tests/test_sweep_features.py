@@ -260,12 +260,13 @@ def test_early_ctrl_c_ends_the_command_without_a_traceback(tmp_path, delay):
 @pytest.mark.parametrize(
     "name", ["quickstart", "optimizers_moons", "batch_size", "lr_decay", "digits"]
 )
-def test_shipped_sweep_runs(tmp_path, name):
+def test_shipped_sweep_runs(tmp_path, caplog, name):
     if name == "digits" and importlib.util.find_spec("sklearn") is None:
         pytest.skip("digits needs scikit-learn (the datasets extra)")
-    sweep = load_sweep(ROOT / "sweeps" / f"{name}.toml").with_overrides(
-        n_trials=3, n_jobs=1, report=False
-    )
+    with caplog.at_level("WARNING", logger="optsweep"):
+        sweep = load_sweep(ROOT / "sweeps" / f"{name}.toml")
+    assert caplog.messages == []  # a shipped sweep gets none of the sweep-file warnings
+    sweep = sweep.with_overrides(n_trials=3, n_jobs=1, report=False)
     s = run_sweep(sweep, root=tmp_path, progress=False)
     assert s.ran == 3
     assert len(optsweep.load(tmp_path / name).trials) == 3
