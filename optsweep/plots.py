@@ -146,7 +146,15 @@ def log_axis(ax, which: str = "x", base: float = 10) -> None:
         fmt.set_scientific(False)
         axis.set_major_formatter(fmt)
         k = np.floor(np.log10(lo))
-        majors = np.outer(10.0 ** np.arange(k, k + 3), (1.0, 2.0, 5.0)).ravel()
+        majors = np.outer(10.0 ** np.arange(k - 1, k + 4), (1.0, 2.0, 5.0)).ravel()
+        # a major just outside the data's range is taken in, so that the
+        # highest and lowest lines have a label near them
+        above, below = majors[majors > hi], majors[majors < lo]
+        if len(above) and above.min() / hi < 1.25:
+            hi = above.min()
+        if len(below) and lo / below.max() < 1.25:
+            lo = below.max()
+        (ax.set_xlim if which == "x" else ax.set_ylim)(lo, hi)
         if ((majors >= lo) & (majors <= hi)).sum() < 2:
             # narrower still (0.00033 to 0.00068 s): matplotlib then falls back to
             # linear ticks, as many as fit numbers like 0.0005, whose labels

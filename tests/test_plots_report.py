@@ -734,6 +734,22 @@ def test_log_axis_tick_labels_do_not_overlap(span):
     assert all(a[1] < b[0] for a, b in itertools.pairwise(boxes)), [t.get_text() for t in shown]
 
 
+@pytest.mark.parametrize(
+    ("span", "ends"), [((0.021, 0.42), ("0.02", "0.5")), ((0.3, 4.2), ("", "5"))]
+)
+def test_a_log_axis_labels_a_major_just_beyond_its_data(span, ends):
+    """A constant learning rate of 0.42 drew the schedules figure's top line
+    with no label above 0.2: a 1-2-5 major within a quarter of the data's
+    ends is taken into the axis."""
+    fig, (ax,) = P._new()
+    ax.plot([1, 2], span)
+    P.log_axis(ax, "y")
+    fig.canvas.draw()
+    lo, hi = ax.get_ylim()
+    shown = [t.get_text() for t in ax.get_yticklabels() if lo <= t.get_position()[1] <= hi]
+    assert float(shown[-1]) == float(ends[1]) and (not ends[0] or float(shown[0]) == float(ends[0]))
+
+
 def test_a_loaded_table_knows_which_way_is_better(tmp_path):
     """optsweep.load keeps the study's direction with the trials table, so
     that a notebook's analysis.best_per_optimizer(trials) of a study that
