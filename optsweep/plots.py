@@ -509,12 +509,12 @@ def schedules_data(
 ) -> pd.DataFrame:
     """Per-epoch learning rate of the best trial of each schedule:
     ``schedule``, ``optimizer``, ``trial``, ``value`` (the trial's), ``epoch``, ``lr``."""
-    cols = ["schedule", "optimizer", "trial", "value", "epoch", "lr"]
+    types = {"schedule": "str", "optimizer": "str", "trial": "Int64", "value": "float64"}
+    cols = [*types, "epoch", "lr"]
     best = best_trials(trials, minimize, by="schedule")
     if best.empty:
-        return pd.DataFrame(
-            {c: pd.Series(dtype=curves[c].dtype if c in curves else "str") for c in cols}
-        )
+        types |= {"epoch": "Int64", "lr": "float64"}
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in types.items()})
     keys = best[["number", "optimizer", "schedule", "value"]].rename(columns={"number": "trial"})
     return curves.merge(keys, on="trial", how="inner")[cols]
 
