@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import ConfigError, OptsweepError
+from .interrupts import new_press
 
 EXIT_USAGE = 2
 
@@ -234,12 +235,34 @@ def entry() -> None:
         signal.signal(signal.SIGINT, _on_sigint)
     code = main()
     if code == EXIT_INTERRUPTED:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # ending: a second Ctrl-C changes nothing
+        _stop_workers()
         # Python ends a process whose KeyboardInterrupt went uncaught so,
         # after its clean-up (atexit: joblib's worker pool and memory maps);
         # main has said what happened, so no traceback
         sys.excepthook = _quiet_interrupt
         raise KeyboardInterrupt
     sys.exit(code)
+
+
+def _stop_workers() -> None:
+    """End the worker processes still alive after a Ctrl-C. They ignore it
+    (the main process handles it, :class:`~.pool.PoolStart`), and joblib
+    ends them as it unwinds; but a second Ctrl-C (pressed twice, or ``timeout
+    -s INT``, which signals the command and then its group) can cut that
+    short, and Python's exit then waited for them for ever (multiprocessing
+    joins its children at exit)."""
+    import multiprocessing
+
+    children = multiprocessing.active_children()
+    for p in children:
+        with contextlib.suppress(ProcessLookupError):  # gone already
+            os.kill(p.pid, signal.SIGTERM)  # which they do not ignore
+    for p in children:
+        p.join(timeout=5)  # returns at once for one that joblib has reaped
+        if p.exitcode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p.pid, signal.SIGKILL)
 
 
 _sigint_seen = False
@@ -251,6 +274,8 @@ def _on_sigint(signum: int, frame: object) -> None:
     ("Exception ignored in ... KeyboardInterrupt") and the command would go
     on to run the whole sweep; :func:`_cmd_run` raises it again first."""
     global _sigint_seen
+    if not new_press():  # the same Ctrl-C again (SAME_PRESS): taken already
+        return
     _sigint_seen = True
     raise KeyboardInterrupt
 

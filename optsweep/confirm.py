@@ -19,7 +19,7 @@ from .analysis import complete, confirmation_summary, metric_range
 from .config import HPARAMS, load_sweep
 from .errors import ConfigError
 from .objective import TrialTask, data_digest, evaluate, load_dataset
-from .pool import parallel
+from .pool import PoolStart, parallel
 from .results import load, write_table
 
 #: Mixed into the seed sequence so that confirmation seeds never equal a trial's.
@@ -38,6 +38,11 @@ def _hparams(row: pd.Series) -> dict:
         v = row[p]
         hp[p] = None if pd.isna(v) else (int(v) if p in ("batch_size", "interval") else v)
     return hp
+
+
+def _ready() -> None:
+    """A worker's first job: unpickling it imports this module there, and the
+    engine with it."""
 
 
 def confirm(directory: str | Path, top: int, seeds: int, n_jobs: int = 1) -> pd.DataFrame:
@@ -59,8 +64,12 @@ def confirm(directory: str | Path, top: int, seeds: int, n_jobs: int = 1) -> pd.
     best = best.head(top)
     if best.empty:
         raise ConfigError(f"{res.path}: no complete trial to confirm")
-    data = load_dataset(sweep.data, sweep.model.head)
-    kept, now = res.meta["data"].get("digest"), data_digest(data)  # kept: absent in old results
+    # the workers start as the data load, with Ctrl-C left to this process:
+    # started by joblib's call itself, they would take one pressed during the
+    # retraining too and die, and loky, cleaning up after them, prints tracebacks
+    with PoolStart(n_jobs, "loky", _ready):
+        data = load_dataset(sweep.data, sweep.model.head)
+        kept, now = res.meta["data"].get("digest"), data_digest(data)  # kept: not in old results
     if kept is not None and now != kept:
         raise ConfigError(
             f"{res.path}: the data at {sweep.data.source} differ from those the study "

@@ -59,6 +59,7 @@ from .engine import Dataset
 from .engine.data import NotANumber
 from .engine.population import max_members, population_cost
 from .errors import ConfigError, OptsweepError
+from .interrupts import new_press
 from .objective import (
     TrialOutcome,
     TrialTask,
@@ -789,6 +790,8 @@ class _CtrlC:
         self.pending = False
 
     def _handler(self, signum: int, frame: Any) -> None:
+        if not new_press():  # the same Ctrl-C again: the run is stopping already
+            return
         if self.depth:
             self.pending = True
         else:

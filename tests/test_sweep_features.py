@@ -321,3 +321,59 @@ def test_may_prune_is_false_only_where_the_pruner_never_prunes(tmp_path, pruner)
         study.tell(done, 0.9)
     none = load_sweep(write_sweep(subdir(tmp_path, "n"), study_extra='pruner = "none"'))
     assert not may_prune(study, none, 10)
+
+
+@pytest.mark.parametrize("command", ["run", "confirm"])
+def test_a_second_ctrl_c_ends_the_command_quietly(tmp_path, command):
+    """Ctrl-C twice (or ``timeout -s INT``, which signals the command, then its
+    process group): the second one cut joblib's clean-up of its workers short,
+    which printed loky's tracebacks (its ``pgrep`` killed) or left the workers,
+    which ignore Ctrl-C, alive, and the command waited for them for ever."""
+    path = write_sweep(tmp_path, "dc", n_trials=40, epochs=300, n_jobs=2)
+    root = tmp_path / "results"
+    if command == "confirm":
+        small = load_sweep(path).with_overrides(n_trials=2, n_jobs=1, report=False)
+        run_sweep(small, root=root, progress=False)
+        cmd = cli("confirm", root / "dc", "--top", 2, "--seeds", 40, "-n", 2)
+    else:
+        cmd = cli("-q", "run", path, "--results-root", root)
+    proc = subprocess.Popen(
+        cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(_children(proc.pid)) < 2 and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(1.0)  # the workers training
+    assert proc.poll() is None, proc.communicate()
+    os.kill(proc.pid, signal.SIGINT)
+    time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError("the command hung after a second Ctrl-C") from None
+    assert proc.returncode == -signal.SIGINT, err
+    assert "Traceback" not in err and "Warning" not in err, err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (Linux's /proc)."""
+    tasks = Path(f"/proc/{pid}/task")
+    return [int(c) for t in tasks.iterdir() for c in (t / "children").read_text().split()]
+
+
+def test_the_same_ctrl_c_delivered_twice_is_taken_once(monkeypatch):
+    """``timeout -s INT`` signals a command and then its process group, a
+    hurried press comes twice: one press within SAME_PRESS seconds."""
+    from optsweep import interrupts
+
+    now = [100.0]
+    monkeypatch.setattr(interrupts.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(interrupts, "_last_press", float("-inf"))
+    taken = []
+    for dt in (0.0, 0.001, 0.5, 0.6, 0.5):  # at 100, 100.001, 100.501, 101.101, 101.601
+        now[0] += dt
+        taken.append(interrupts.new_press())
+    assert taken == [True, False, False, True, False]
