@@ -15,9 +15,8 @@ import signal
 import sys
 from pathlib import Path
 
-from . import __version__
+from . import __version__, interrupts
 from .errors import ConfigError, OptsweepError
-from .interrupts import new_press
 
 EXIT_USAGE = 2
 
@@ -230,13 +229,22 @@ def entry() -> None:
     exit with status 130: a loop such as ``for s in sweeps/*.toml; do
     optsweep run $s; done`` then stops rather than starting the next sweep
     (https://www.cons.org/cracauer/sigint.html; Python does the same for an
-    uncaught KeyboardInterrupt)."""
+    uncaught KeyboardInterrupt).
+
+    SIGTERM (``kill PID``, ``timeout``, a batch scheduler's stop) stops the
+    command as Ctrl-C does, the finished trials kept and the tables written,
+    and it exits with status 143 (128 + SIGTERM)."""
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not an ignored one
         signal.signal(signal.SIGINT, _on_sigint)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigint)
     code = main()
     if code == EXIT_INTERRUPTED:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # ending: a second Ctrl-C changes nothing
+        for s in (signal.SIGINT, signal.SIGTERM):  # ending: another changes nothing
+            signal.signal(s, signal.SIG_IGN)
         _stop_workers()
+        if interrupts.taken == signal.SIGTERM:
+            sys.exit(128 + signal.SIGTERM)
         # Python ends a process whose KeyboardInterrupt went uncaught so,
         # after its clean-up (atexit: joblib's worker pool and memory maps);
         # main has said what happened, so no traceback
@@ -254,15 +262,10 @@ def _stop_workers() -> None:
     joins its children at exit)."""
     import multiprocessing
 
-    children = multiprocessing.active_children()
-    for p in children:
+    for p in multiprocessing.active_children():
         with contextlib.suppress(ProcessLookupError):  # gone already
-            os.kill(p.pid, signal.SIGTERM)  # which they do not ignore
-    for p in children:
+            os.kill(p.pid, signal.SIGKILL)  # they ignore SIGINT and SIGTERM
         p.join(timeout=5)  # returns at once for one that joblib has reaped
-        if p.exitcode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(p.pid, signal.SIGKILL)
 
 
 _sigint_seen = False
@@ -274,7 +277,7 @@ def _on_sigint(signum: int, frame: object) -> None:
     ("Exception ignored in ... KeyboardInterrupt") and the command would go
     on to run the whole sweep; :func:`_cmd_run` raises it again first."""
     global _sigint_seen
-    if not new_press():  # the same Ctrl-C again (SAME_PRESS): taken already
+    if not interrupts.new_press(signum):  # the same Ctrl-C again: taken already
         return
     _sigint_seen = True
     raise KeyboardInterrupt

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import signal
 import time
 
 #: Seconds within which another Ctrl-C counts as the same press: ``timeout
@@ -13,13 +14,17 @@ import time
 SAME_PRESS = 1.0
 _last_press = -math.inf
 
+#: The signal of the last stop taken (SIGINT, or SIGTERM), None before any.
+taken: int | None = None
 
-def new_press() -> bool:
-    """Whether a Ctrl-C arriving now is a new press, to be taken (True), or
-    the one just taken delivered again (within :data:`SAME_PRESS` seconds)."""
-    global _last_press
+
+def new_press(signum: int = signal.SIGINT) -> bool:
+    """Whether a Ctrl-C (or SIGTERM) arriving now is a new one, to be taken
+    (True), or the one just taken delivered again (within
+    :data:`SAME_PRESS` seconds)."""
+    global _last_press, taken
     now = time.monotonic()
     if now - _last_press <= SAME_PRESS:
         return False
-    _last_press = now
+    _last_press, taken = now, signum
     return True

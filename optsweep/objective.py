@@ -361,12 +361,14 @@ _STUDIES: dict = {}
 
 
 def _quiet_ctrl_c() -> None:
-    """In a worker process, ignore Ctrl-C: it reaches the whole process group,
-    and the main process handles it (marks the trials interrupted, stops the
-    pool). Dask workers run tasks in threads, where signals cannot be set."""
+    """In a worker process, ignore Ctrl-C and SIGTERM: they reach the whole
+    process group (SIGTERM from ``timeout``), and the main process handles
+    them (marks the trials interrupted, stops the pool). Dask workers run
+    tasks in threads, where signals cannot be set."""
     in_main_thread = threading.current_thread() is threading.main_thread()
     if multiprocessing.parent_process() is not None and in_main_thread:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def ready() -> int:

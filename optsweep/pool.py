@@ -38,18 +38,24 @@ def in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+#: The signals that stop a command: Ctrl-C, and SIGTERM (``kill PID``,
+#: ``timeout``, a batch scheduler's stop), taken the same way.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
-def sigint(handler: Any) -> Iterator[None]:
-    """SIGINT goes to ``handler`` in the block; signals reach the main thread
-    only, so elsewhere this does nothing."""
+def sigint(handler: Any, signals: tuple[int, ...] = (signal.SIGINT,)) -> Iterator[None]:
+    """``signals`` (SIGINT: Ctrl-C) go to ``handler`` in the block; signals
+    reach the main thread only, so elsewhere this does nothing."""
     if not in_main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {s: signal.signal(s, handler) for s in signals}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 class PoolStart:
@@ -65,10 +71,11 @@ class PoolStart:
         self.started = None
         if backend == "loky" and n_jobs > 1:
             self.parallel = parallel(n_jobs, backend, return_as="generator_unordered")
-            # the workers start with Ctrl-C ignored (kept across exec), so that
-            # one pressed while they import does not print their tracebacks;
-            # the main process handles it
-            with sigint(signal.SIG_IGN):
+            # the workers start with Ctrl-C and SIGTERM ignored (kept across
+            # exec), so that one sent to the process group while they import
+            # does not print their tracebacks or kill them mid-trial; the main
+            # process handles it
+            with sigint(signal.SIG_IGN, STOP_SIGNALS):
                 self.started = self.parallel(joblib.delayed(job)() for _ in range(n_jobs))
 
     @property

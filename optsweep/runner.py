@@ -73,7 +73,7 @@ from .objective import (
     run_task,
     trial_seed,
 )
-from .pool import PoolStart, in_main_thread, parallel, sigint
+from .pool import STOP_SIGNALS, PoolStart, in_main_thread, parallel, sigint
 from .results import (
     INTERRUPTED,
     atomic_write,
@@ -790,7 +790,7 @@ class _CtrlC:
         self.pending = False
 
     def _handler(self, signum: int, frame: Any) -> None:
-        if not new_press():  # the same Ctrl-C again: the run is stopping already
+        if not new_press(signum):  # the same Ctrl-C again: the run is stopping already
             return
         if self.depth:
             self.pending = True
@@ -799,12 +799,11 @@ class _CtrlC:
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
-        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-            # an ignored Ctrl-C (nohup, a background job) stays ignored, as
-            # Python itself does
-            yield
-            return
-        with sigint(self._handler):
+        """The handler for Ctrl-C and SIGTERM (``kill``, ``timeout``, a batch
+        scheduler), which stop a run alike; an ignored one (nohup, a
+        background job) stays ignored, as Python itself does."""
+        taken = tuple(s for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN)
+        with sigint(self._handler, taken):
             yield
 
     @contextlib.contextmanager

@@ -377,3 +377,42 @@ def test_the_same_ctrl_c_delivered_twice_is_taken_once(monkeypatch):
         now[0] += dt
         taken.append(interrupts.new_press())
     assert taken == [True, False, False, True, False]
+
+
+@pytest.mark.parametrize("group", [False, True], ids=["kill", "timeout"])
+def test_sigterm_stops_a_run_as_ctrl_c_does(tmp_path, group):
+    """``kill PID`` (or ``timeout``, which signals the process group, or a
+    batch scheduler) ended the command at once: no tables, and its workers
+    left behind, blocked for ever on the pipe to a process that was gone.
+    Now a run stops as on Ctrl-C, with exit status 143."""
+    path = write_sweep(tmp_path, "term", n_trials=200, epochs=200, n_jobs=2)
+    root = tmp_path / "results"
+    proc = subprocess.Popen(
+        cli("-q", "run", path, "--results-root", root),
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    journal = root / "term" / "study.journal"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not journal.exists() or journal.stat().st_size < 60_000):
+        time.sleep(0.05)
+    workers = _children(proc.pid)
+    (os.killpg if group else os.kill)(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err.startswith("interrupted: finished trials are kept") and "Traceback" not in err
+    t = optsweep.load(root / "term").trials  # the tables, written on the way out
+    assert (t["state"] == "COMPLETE").sum() >= 1 and (t["reason"] == "interrupted").sum() >= 1
+    time.sleep(0.5)
+    assert workers and not [p for p in workers if _alive(p)]
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (not gone, not a zombie awaiting its reaper)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
