@@ -37,6 +37,7 @@ from .engine.layers import HEADS
 from .engine.population import train_population
 from .engine.train import HISTORY_COLUMNS, TrainResult
 from .errors import ConfigError
+from .pool import watch_parent
 from .space import batch_sizes_above
 
 log = logging.getLogger(__name__)
@@ -369,6 +370,7 @@ def _quiet_ctrl_c() -> None:
     if multiprocessing.parent_process() is not None and in_main_thread:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        watch_parent()  # a worker loky started again has not had PoolStart's first job
 
 
 def ready() -> int:

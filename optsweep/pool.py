@@ -5,8 +5,11 @@ background while the main process gets on with its own work."""
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
+import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -58,6 +61,35 @@ def sigint(handler: Any, signals: tuple[int, ...] = (signal.SIGINT,)) -> Iterato
             signal.signal(s, h)
 
 
+_watching = False
+
+
+def watch_parent(every: float = 1.0) -> None:
+    """In a worker process, end it once the process that started it has gone
+    (``kill -9``, a crash): loky's workers otherwise outlive it for ever, each
+    blocked on the pipe to the other. A thread looks every ``every``
+    seconds; started once, on the first job (which may come after the
+    parent's end: its pid is known from the start)."""
+    global _watching
+    parent = multiprocessing.parent_process()
+    if _watching or parent is None or parent.pid is None:
+        return
+    _watching = True
+
+    def watch() -> None:
+        while os.getppid() == parent.pid:  # an orphan's parent is init, or a subreaper
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="optsweep-parent-watch", daemon=True).start()
+
+
+def _first_job(job: Callable[[], object]) -> object:
+    """A worker's first job: :func:`watch_parent`, then ``job()``."""
+    watch_parent()
+    return job()
+
+
 class PoolStart:
     """Worker processes started in the background (about a quarter of a
     second, more with their imports) while the main process works; the next
@@ -76,7 +108,7 @@ class PoolStart:
             # does not print their tracebacks or kill them mid-trial; the main
             # process handles it
             with sigint(signal.SIG_IGN, STOP_SIGNALS):
-                self.started = self.parallel(joblib.delayed(job)() for _ in range(n_jobs))
+                self.started = self.parallel(joblib.delayed(_first_job)(job) for _ in range(n_jobs))
 
     @property
     def pending(self) -> bool:

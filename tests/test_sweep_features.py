@@ -416,3 +416,26 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return "\nState:\tZ" not in status
+
+
+@pytest.mark.parametrize("later", [0.0, 1.5], ids=["starting", "training"])
+def test_workers_end_when_their_command_is_killed(tmp_path, later):
+    """``kill -9`` of the command (or a crash) left its loky workers behind
+    for ever, each blocked on the pipe to the other; they now end within
+    seconds of it, also when it died before their first job."""
+    path = write_sweep(tmp_path, "k9", n_trials=200, epochs=200, n_jobs=2)
+    root = tmp_path / "results"
+    cmd = cli("-q", "run", path, "--results-root", root)
+    proc = subprocess.Popen(cmd, start_new_session=True, stderr=subprocess.DEVNULL)
+    journal = root / "k9" / "study.journal"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not journal.exists() or journal.stat().st_size < 60_000):
+        time.sleep(0.05)
+    time.sleep(later)
+    workers = _children(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)  # the command alone, not its process group
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.1)
+    assert len(workers) >= 2 and not [p for p in workers if _alive(p)]
