@@ -254,8 +254,8 @@ def entry() -> None:
 
 
 def _stop_workers() -> None:
-    """End the worker processes still alive after a Ctrl-C. They ignore it
-    (the main process handles it, :class:`~.pool.PoolStart`), and joblib
+    """End the worker processes still alive after a Ctrl-C or SIGTERM. They
+    ignore both (the main process handles them, :class:`~.pool.PoolStart`), and joblib
     ends them as it unwinds; but a second Ctrl-C (pressed twice, or ``timeout
     -s INT``, which signals the command and then its group) can cut that
     short, and Python's exit then waited for them for ever (multiprocessing
@@ -272,10 +272,12 @@ _sigint_seen = False
 
 
 def _on_sigint(signum: int, frame: object) -> None:
-    """Python's own Ctrl-C handler, remembering the interrupt: one raised
-    inside a weakref callback while a module imports is only printed
-    ("Exception ignored in ... KeyboardInterrupt") and the command would go
-    on to run the whole sweep; :func:`_cmd_run` raises it again first."""
+    """Python's own Ctrl-C handler (for SIGTERM too), remembering the
+    interrupt: one raised inside a weakref callback while a module imports is
+    only printed ("Exception ignored in ... KeyboardInterrupt") and the
+    command would go on to run the whole sweep; :func:`_cmd_run` raises it
+    again first. The same press delivered twice is taken once
+    (:func:`~.interrupts.new_press`)."""
     global _sigint_seen
     if not interrupts.new_press(signum):  # the same Ctrl-C again: taken already
         return
