@@ -11,6 +11,7 @@ import contextlib
 import logging
 import math
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -388,7 +389,7 @@ def _cmd_run(args) -> int:
         print(f"results: {s.directory}/")
     if s.interrupted:
         print(
-            f"interrupted: finished trials are kept; run `optsweep run {args.sweep}` to resume",
+            f"interrupted: finished trials are kept; run `{_resume_command(args)}` to resume",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
@@ -424,6 +425,22 @@ def _write_report(dirs: list[Path], out: str | None, quiet: bool, n_jobs: int = 
     for path in write_report(dirs, out, n_jobs):
         if not quiet:
             print(f"report: {path}")
+
+
+def _resume_command(args) -> str:
+    """The command that resumes an interrupted run: the same one, with the
+    options that say where the study is and its budget (a URL's password
+    masked)."""
+    from .storage import shown
+
+    parts = ["optsweep", args.command, args.sweep]
+    if args.storage:
+        parts += ["--storage", shown(args.storage)]
+    if args.results_root != "results":
+        parts += ["--results-root", args.results_root]
+    if args.trials:
+        parts += ["--trials", str(args.trials)]
+    return shlex.join(parts)
 
 
 def _cmd_status(args) -> int:

@@ -490,6 +490,29 @@ def test_a_worker_without_a_server_storage_is_refused(tmp_path, capsys, storage,
     )
 
 
+@pytest.mark.parametrize(
+    ("argv", "resume"),
+    [
+        (["run", "sweeps/q.toml"], "optsweep run sweeps/q.toml"),
+        (
+            ["worker", "q.toml", "--storage", "postgresql+psycopg://u:secret@h/db", "-n", "2"],
+            "optsweep worker q.toml --storage 'postgresql+psycopg://u:***@h/db'",
+        ),
+        (
+            ["run", "q.toml", "--results-root", "my results", "--trials", "50"],
+            "optsweep run q.toml --results-root 'my results' --trials 50",
+        ),
+    ],
+)
+def test_an_interrupted_run_names_the_command_that_resumes_it(argv, resume):
+    """It said `optsweep run SWEEP` also to a worker of a PostgreSQL study (which
+    would have started another study, in a journal file) and to a run with
+    its results elsewhere."""
+    from optsweep.cli import _resume_command, build_parser
+
+    assert _resume_command(build_parser().parse_args(argv)) == resume
+
+
 def test_version(capsys):
     from optsweep.cli import main
 

@@ -402,7 +402,9 @@ def test_sigterm_stops_a_run_as_ctrl_c_does(tmp_path, group):
     (os.killpg if group else os.kill)(proc.pid, signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM, err
-    assert err.startswith("interrupted: finished trials are kept") and "Traceback" not in err
+    resume = f"run `optsweep run {path} --results-root {root}` to resume"  # where it is
+    assert err.startswith("interrupted: finished trials are kept") and resume in err, err
+    assert "Traceback" not in err
     t = optsweep.load(root / "term").trials  # the tables, written on the way out
     assert (t["state"] == "COMPLETE").sum() >= 1 and (t["reason"] == "interrupted").sum() >= 1
     time.sleep(0.5)
