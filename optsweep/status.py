@@ -88,7 +88,7 @@ def status_text(directory: Path) -> str:
         lines.append(
             f"budget: {budget['n_trials']} trials"
             + (f", {left} to go" if left > 0 else ", met")
-            + (" (the same optsweep run command resumes)" if left > 0 and not active else "")
+            + (" (run the same command again to resume)" if left > 0 and not active else "")
             + (f"; timeout {budget['timeout']:g} s a run" if budget.get("timeout") else "")
         )
     elif budget.get("timeout"):

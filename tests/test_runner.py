@@ -338,7 +338,7 @@ def test_resume_after_sigkill_keeps_every_completed_trial(tmp_path):
     assert "running" not in text and f"{len(running)} interrupted" in text
     assert f"({len(running)} interrupted or lost will run again" in text
     left = 14 - sum(t.state.is_finished() for t in before)  # interrupted ones do not count
-    assert f"budget: 14 trials, {left} to go (the same optsweep run command resumes)" in text
+    assert f"budget: 14 trials, {left} to go (run the same command again to resume)" in text
 
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
@@ -425,7 +425,7 @@ def test_export_rebuilds_identical_tables(tmp_path):
     meta = json.loads((d / "meta.json").read_text())
     meta["budget"] = {"n_trials": 8, "timeout": None}  # the budget raised: 3 to go
     (d / "meta.json").write_text(json.dumps(meta))
-    assert "budget: 8 trials, 3 to go (the same optsweep run command resumes)\n" in status_text(d)
+    assert "budget: 8 trials, 3 to go (run the same command again to resume)\n" in status_text(d)
     with open(d / RUN_LOCK, "a") as lock:  # while a run holds the study, no advice to resume
         fcntl.flock(lock, fcntl.LOCK_EX)
         assert "budget: 8 trials, 3 to go\n" in status_text(d)
