@@ -18,7 +18,7 @@ import pandas as pd
 from .analysis import complete, confirmation_summary, metric_range
 from .config import HPARAMS, load_sweep
 from .errors import ConfigError
-from .objective import TrialTask, data_digest, evaluate, load_dataset
+from .objective import TrialTask, data_digest, evaluate, load_dataset, ready
 from .pool import PoolStart, parallel
 from .results import load, write_table
 
@@ -38,11 +38,6 @@ def _hparams(row: pd.Series) -> dict:
         v = row[p]
         hp[p] = None if pd.isna(v) else (int(v) if p in ("batch_size", "interval") else v)
     return hp
-
-
-def _ready() -> None:
-    """A worker's first job: unpickling it imports this module there, and the
-    engine with it."""
 
 
 def confirm(directory: str | Path, top: int, seeds: int, n_jobs: int = 1) -> pd.DataFrame:
@@ -67,7 +62,7 @@ def confirm(directory: str | Path, top: int, seeds: int, n_jobs: int = 1) -> pd.
     # the workers start as the data load, with Ctrl-C left to this process:
     # started by joblib's call itself, they would take one pressed during the
     # retraining too and die, and loky, cleaning up after them, prints tracebacks
-    with PoolStart(n_jobs, "loky", _ready):
+    with PoolStart(n_jobs, "loky", ready):
         data = load_dataset(sweep.data, sweep.model.head)
         kept, now = res.meta["data"].get("digest"), data_digest(data)  # kept: not in old results
     if kept is not None and now != kept:

@@ -94,7 +94,10 @@ def status_text(directory: Path) -> str:
     elif budget.get("timeout"):
         lines.append(f"budget: timeout {budget['timeout']:g} s a run")
     ended = df.loc[df["shown"].isin(["interrupted", "lost"]), "number"]
-    pending = len(set(ended) - set(df["rerun_of"].dropna()))
+    # not run again since: no later trial of the configuration has run (a
+    # queued copy, WAITING, has not), as the runner's pending_reruns counts
+    ran_again = df.loc[df["state"] != "WAITING", "rerun_of"].dropna()
+    pending = len(set(ended) - set(ran_again))
     if pending:
         lines.append(f"  ({pending} interrupted or lost will run again when the study resumes)")
     fails = failures(df)

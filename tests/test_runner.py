@@ -39,7 +39,7 @@ from optsweep.results import (
     trials_frame,
     write_table,
 )
-from optsweep.runner import counts, run_sweep
+from optsweep.runner import counts, recover_interrupted, run_sweep
 from optsweep.status import export, status_text
 from optsweep.storage import (
     RUN_LOCK,
@@ -339,6 +339,9 @@ def test_resume_after_sigkill_keeps_every_completed_trial(tmp_path):
     assert f"({len(running)} interrupted or lost will run again" in text
     left = 14 - sum(t.state.is_finished() for t in before)  # interrupted ones do not count
     assert f"budget: 14 trials, {left} to go (run the same command again to resume)" in text
+    # a resume killed once it had queued their copies: those have not run yet
+    recover_interrupted(optuna.load_study(study_name="kill", storage=storage))
+    assert f"({len(running)} interrupted or lost will run again" in status_text(root / "kill")
 
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
