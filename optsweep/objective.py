@@ -38,7 +38,6 @@ from .engine.population import train_population
 from .engine.train import HISTORY_COLUMNS, TrainResult
 from .errors import ConfigError
 from .pool import watch_parent
-from .space import batch_sizes_above
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +179,8 @@ def check_model(sweep: SweepConfig, data: Dataset) -> None:
         raise ConfigError(
             f"{sweep.path}: model.head does not fit the data ({e}) (got {sweep.model.head!r})"
         ) from None
+    from .space import batch_sizes_above  # Optuna: not in a worker's imports
+
     n_train = len(data.y_train)
     if above := batch_sizes_above(sweep.search["batch_size"], n_train):
         log.warning(
