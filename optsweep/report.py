@@ -340,7 +340,8 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
             doc.text(
                 "Per batch size: time and updates per epoch, and how long the trials took "
                 f"to reach the training loss {tab['target'].iloc[0]:.3g} (1.5 times the "
-                "best loss of the study)."
+                "middle one of the batch sizes' best losses, so that at least half of them "
+                "reach it)."
             )
             doc.table(tab.drop(columns="target"))
             doc.figure(

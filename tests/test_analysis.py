@@ -294,6 +294,26 @@ def test_time_to_target_and_batch_tradeoff():
     assert tab2.loc[1, "reached"] == 1 and tab2.loc[100, "reached"] == 0
 
 
+def test_default_target_is_one_half_the_batch_sizes_reach():
+    """On data a network separates one trial's loss can fall without end
+    (1e-10 here, where the others stop at 1e-3 and 3e-2): the target is 1.5
+    times the middle one of the batch sizes' best losses, not the study's
+    best, which no other batch size would reach."""
+    t = trials(
+        [
+            {"optimizer": "adam", "value": 1.0, "batch_size": b, "epochs_run": 3, "updates": 3}
+            for b in (16, 16, 64, 256)
+        ]
+    )
+    losses = {0: [1.0, 1e-4, 1e-10], 1: [1.0, 0.5, 0.3], 2: [0.5, 1e-2, 1e-3], 3: [1, 0.1, 0.03]}
+    c = curves_for(losses, dict.fromkeys(losses, 0.1), dict.fromkeys(losses, 1))
+    tab = A.batch_tradeoff(t, c).set_index("batch_size")
+    assert tab["target"].iloc[0] == pytest.approx(1.5e-3)
+    assert tab["reached"].to_dict() == {16: 1, 64: 1, 256: 0}
+    assert tab.loc[16, "epochs_to_target"] == 2 and tab.loc[64, "epochs_to_target"] == 3
+    assert A.loss_target(c) == pytest.approx(1.5e-10)  # without groups: the best trial's
+
+
 def test_schedule_effect():
     t = trials(
         [
