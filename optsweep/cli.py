@@ -14,6 +14,7 @@ import os
 import shlex
 import signal
 import sys
+import time
 from pathlib import Path
 
 from . import __version__, interrupts
@@ -262,11 +263,21 @@ def _stop_workers() -> None:
     short, and Python's exit then waited for them for ever (multiprocessing
     joins its children at exit)."""
     import multiprocessing
+    import threading
 
     for p in multiprocessing.active_children():
         with contextlib.suppress(ProcessLookupError):  # gone already
             os.kill(p.pid, signal.SIGKILL)  # they ignore SIGINT and SIGTERM
         p.join(timeout=5)  # returns at once for one that joblib has reaped
+    # The pool's queue feeders are daemon threads, which Python freezes at
+    # exit wherever they are: one ending just then, half-way through its
+    # queue's lock finalizers (the semaphore unlinked, not yet unregistered),
+    # made loky's resource tracker print warnings of a leaked semaphore.
+    # They end once joblib has closed their queues, within milliseconds.
+    deadline = time.monotonic() + 2.0
+    for t in threading.enumerate():
+        if t.daemon and t.name == "QueueFeederThread":
+            t.join(timeout=max(deadline - time.monotonic(), 0))
 
 
 _sigint_seen = False

@@ -35,6 +35,9 @@ def new_press(signum: int = signal.SIGINT) -> bool:
     if threading.excepthook is not _quiet_teardown:
         global _next_hook
         _next_hook, threading.excepthook = threading.excepthook, _quiet_teardown
+    futures = logging.getLogger("concurrent.futures")
+    if _quiet_callbacks not in futures.filters:
+        futures.addFilter(_quiet_callbacks)
     return True
 
 
@@ -55,3 +58,22 @@ def _quiet_teardown(args: threading.ExceptHookArgs) -> None:
         log.debug("process pool teardown after a stop: %r", args.exc_value)
         return
     _next_hook(args)
+
+
+def _quiet_callbacks(record: logging.LogRecord) -> bool:
+    """A filter of the ``concurrent.futures`` logger once a stop is taken:
+    a job finishing as joblib tears the pool down after it runs joblib's
+    callback, which dispatches the next batch to the pool just shut down
+    (``ShutdownExecutorError``, a traceback under "interrupted" once in 85
+    double Ctrl-Cs); that callback's failure is logged at debug level, like
+    :func:`_quiet_teardown`'s. Any other record, or one long after the
+    stop, goes on."""
+    if (
+        record.msg.startswith("exception calling callback")
+        and time.monotonic() - _last_press < TEARDOWN
+    ):
+        log.debug(
+            "process pool teardown after a stop: %s", record.getMessage(), exc_info=record.exc_info
+        )
+        return False
+    return True

@@ -4,6 +4,7 @@ budgets, Ctrl-C, and the shipped sweep files."""
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import signal
 import subprocess
@@ -447,11 +448,13 @@ def test_workers_end_when_their_command_is_killed(tmp_path, later):
     assert len(workers) >= 2 and not [p for p in workers if _alive(p)]
 
 
-def test_the_pool_s_teardown_after_a_stop_is_not_shown_failing(monkeypatch):
+def test_the_pool_s_teardown_after_a_stop_is_not_shown_failing(monkeypatch, caplog):
     """loky's manager thread can fail in its own bookkeeping while joblib
     tears the pool down after a Ctrl-C (a KeyError on a work item the abort
-    removed: a traceback under "interrupted" in one CI run); other threads'
-    exceptions are still shown."""
+    removed: a traceback under "interrupted" in one CI run), and so can
+    joblib's callback of a job that ends then (it dispatches the next batch
+    to the pool shut down); other threads' exceptions and callbacks' failures
+    before a stop are still shown."""
     import threading
 
     from optsweep import interrupts
@@ -460,14 +463,27 @@ def test_the_pool_s_teardown_after_a_stop_is_not_shown_failing(monkeypatch):
     monkeypatch.setattr(threading, "excepthook", lambda a: shown.append(a.thread.name))
     monkeypatch.setattr(interrupts, "_next_hook", interrupts._next_hook)
     monkeypatch.setattr(interrupts, "_last_press", float("-inf"))
+    futures = logging.getLogger("concurrent.futures")
+    monkeypatch.setattr(futures, "filters", list(futures.filters))
 
     def fail(name: str) -> None:
         t = threading.Thread(target=lambda: {}[14], name=name)
         t.start()
         t.join()
 
+    def callback_fails() -> None:  # as joblib's, dispatching to a pool shut down
+        from joblib.externals.loky._base import Future
+
+        future = Future()
+        future.add_done_callback(lambda f: {}[14])
+        future.set_result(None)
+
     fail("ExecutorManagerThread")  # no stop taken: shown
+    callback_fails()
+    assert [r.msg[:28] for r in caplog.records] == ["exception calling callback f"]
     assert interrupts.new_press(signal.SIGINT)
     fail("ExecutorManagerThread")  # the teardown after it: not shown
+    callback_fails()
     fail("Thread-99")
     assert shown == ["ExecutorManagerThread", "Thread-99"]
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
