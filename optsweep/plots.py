@@ -845,34 +845,42 @@ def comparison_data(studies: Sequence[tuple[str, pd.DataFrame, dict]]) -> pd.Dat
 
 
 def plot_comparison(studies: Sequence[tuple[str, pd.DataFrame, dict]]) -> Figure:
-    """Grouped bars: each study's best value per optimizer."""
+    """Grouped bars: each study's best value per optimizer; a panel per
+    metric, with its own axis, where the studies' metrics differ (an
+    accuracy beside a loss or an R^2)."""
     d = comparison_data(studies)
     labels = {n: metric_label(m["metrics"][0], m) for n, _, m in studies}
-    mixed = len(set(labels.values())) > 1
-    fig, (ax,) = _new(width=max(6.4, (2.6 if mixed else 1.6) * len(studies) + 3))
+    panels: dict[str, list[str]] = {}  # metric label -> its studies, in order
+    for name in dict.fromkeys(d["study"]) if not d.empty else []:
+        panels.setdefault(labels[name], []).append(name)
+    n_studies = sum(map(len, panels.values()))
+    fig, axes = _new(
+        ncols=max(len(panels), 1), width=max(6.4, 1.6 * n_studies + 3.2 * max(len(panels), 1))
+    )
     if d.empty:
-        return _empty(fig, ax, "no complete trial in these studies")
-    names = list(dict.fromkeys(d["study"]))
+        return _empty(fig, axes[0], "no complete trial in these studies")
     opts = sorted(d["optimizer"].unique())
     width = 0.8 / len(opts)
-    for k, name in enumerate(names):  # each study's bars side by side, centred on its name
-        g = d[d["study"] == name].set_index("optimizer").reindex(opts).dropna(subset=["value"])
-        x = k + (np.arange(len(g)) - (len(g) - 1) / 2) * width
-        bars = ax.bar(x, g["value"], width, color=[color(o) for o in g.index])
-        ax.bar_label(bars, fmt="%.3g", fontsize=7, padding=2)
-    for opt in opts:  # one legend entry per optimizer
-        ax.bar([np.nan], [np.nan], color=color(opt), label=opt)
-    lo, hi = float(d["value"].min()), float(d["value"].max())
-    span = max(hi - lo, abs(hi) * 0.02, 1e-12)
-    ax.set_ylim(lo - 0.6 * span, hi + 0.35 * span)  # the differences, not the zero, matter
-    # one axis label where the studies share a metric; else each study's
-    # under its name (a regression's R^2 beside a classifier's accuracy)
-    if not mixed:
+    for ax, (label, names) in zip(axes, panels.items(), strict=True):
+        for k, name in enumerate(names):  # each study's bars side by side, centred on its name
+            g = d[d["study"] == name].set_index("optimizer").reindex(opts).dropna(subset=["value"])
+            x = k + (np.arange(len(g)) - (len(g) - 1) / 2) * width
+            bars = ax.bar(x, g["value"], width, color=[color(o) for o in g.index])
+            ax.bar_label(bars, fmt="%.3g", fontsize=7, padding=2)
+        values = d.loc[d["study"].isin(names), "value"]
+        lo, hi = float(values.min()), float(values.max())
+        span = max(hi - lo, abs(hi) * 0.02, 1e-12)
+        bottom = lo - 0.6 * span  # the differences, not the zero, matter
+        if lo >= 0:
+            bottom = max(bottom, 0.0)  # an accuracy or a loss: not below 0
+        ax.set_ylim(bottom, hi + 0.35 * span)
         ax.set_xticks(np.arange(len(names)), names)
-        ax.set_ylabel(fit_label(labels[names[0]]))
-    else:
-        ax.set_xticks(np.arange(len(names)), [f"{n}\n({labels[n]})" for n in names], fontsize=8)
-        ax.set_ylabel("best value of each study's metric")
-    ax.set_title("Best value per optimizer, by study (axis not from zero)")
+        ax.set_xlim(-0.6, len(names) - 0.4)
+        ax.set_ylabel(fit_label(label))
+        if bottom != 0:
+            ax.set_title("axis not from zero", fontsize=9)
+    for opt in opts:  # one legend entry per optimizer
+        axes[0].bar([np.nan], [np.nan], color=color(opt), label=opt)
+    fig.suptitle("Best value per optimizer, by study")
     fig.legend(loc="outside lower center", ncol=len(opts), frameon=False)
     return fig

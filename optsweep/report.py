@@ -590,12 +590,14 @@ def comparison_report(
 def settings_that_differ(results: Sequence[Results], names: Sequence[str]) -> pd.DataFrame:
     """The settings (:meth:`~.config.SweepConfig.settings`) whose values are
     not the same in every study whose settings are known: a column
-    ``setting``, then one per study (``(not recorded)`` where unknown)."""
+    ``setting``, then one per study: ``(not recorded)`` where its settings
+    are unknown, ``(n/a)`` where the setting has no place in them (a
+    generator's ``noise`` for a real data set)."""
     every = [_settings(r) for r in results]
     known = [s for s in every if s]
     keys = list(dict.fromkeys(k for s in known for k in s))
     rows = [
-        [k, *(s.get(k, "(not recorded)") for s in every)]
+        [k, *(s.get(k, "(n/a)") if s else "(not recorded)" for s in every)]
         for k in keys
         if len({s.get(k) for s in known}) > 1
     ]

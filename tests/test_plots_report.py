@@ -351,26 +351,35 @@ def test_decision_boundaries_name_every_class_inside_the_figure(k):
 
 
 def test_comparison_of_a_classifier_and_a_regression(res):
-    """Accuracy beside R^2: each study's metric under its name, not one axis
-    label that is wrong for one of them; each study's bars centred on its
-    name, with no gap for an optimizer it did not try."""
+    """Accuracy beside R^2: a panel for each metric, with its own axis and
+    label (one axis zoomed on both showed neither, and went below 0 for
+    accuracies); each study's bars centred on its name, with no gap for an
+    optimizer it did not try."""
     reg_meta = {**res.meta, "model": {**res.meta["model"], "head": "linear"}}
     one = res.trials[res.trials["optimizer"] == res.trials["optimizer"].iloc[0]]
-    studies = [("cls", res.trials, res.meta), ("reg", one, reg_meta)]
+    studies = [("cls", res.trials, res.meta), ("reg", one, reg_meta), ("cls2", one, res.meta)]
     fig = P.plot_comparison(studies)
-    ax = fig.axes[0]
-    ticks = [t.get_text() for t in ax.get_xticklabels()]
-    assert ticks == [
-        "cls\n(validation accuracy (fraction correct))",
-        "reg\n(validation R\u00b2)",
-    ]
-    assert ax.get_ylabel() == "best value of each study's metric"
-    bars = [b for b in ax.patches if np.isfinite(b.get_height())]
+    assert len(fig.axes) == 2
+    (acc, r2) = fig.axes
+    assert [t.get_text() for t in acc.get_xticklabels()] == ["cls", "cls2"]
+    assert [t.get_text() for t in r2.get_xticklabels()] == ["reg"]
+    assert acc.get_ylabel() == "validation accuracy (fraction correct)"
+    assert r2.get_ylabel() == "validation R\u00b2"
     n_cls = P.comparison_data(studies[:1])["optimizer"].nunique()
-    centres = np.array([b.get_x() + b.get_width() / 2 for b in bars])
-    assert centres[:n_cls].mean() == pytest.approx(0) and centres[n_cls:] == pytest.approx([1])
+    centres = [
+        np.array([b.get_x() + b.get_width() / 2 for b in ax.patches if np.isfinite(b.get_height())])
+        for ax in (acc, r2)
+    ]
+    assert centres[0][:n_cls].mean() == pytest.approx(0) and centres[0][n_cls:] == pytest.approx(
+        [1]
+    )
+    assert centres[1] == pytest.approx([0])
+    values = P.comparison_data(studies)["value"]
+    low, high = acc.get_ylim()
+    assert 0 <= low < values.min() and values.max() < high  # an accuracy: not below 0
     same = [("a", res.trials, res.meta), ("b", one, res.meta)]
-    assert P.plot_comparison(same).axes[0].get_ylabel().startswith("validation acc")
+    (ax,) = P.plot_comparison(same).axes
+    assert ax.get_ylabel().startswith("validation acc")
 
 
 def test_comparison_of_studies_that_share_a_name_and_a_folder_name(res, tmp_path):
@@ -903,6 +912,7 @@ def test_comparison_says_what_differs_and_which_optimizers_never_completed(res, 
     meta = json.loads((other / "meta.json").read_text())
     assert meta["settings"] == load_sweep(res.path / "sweep.toml").settings()  # as run
     meta["settings"]["model.activation"] = "tanh"
+    del meta["settings"]["data.noise"]  # as for a real data set: no generator's noise
     (other / "meta.json").write_text(json.dumps(meta))
     old = tmp_path / "old" / "small"  # results from before meta.json kept the settings
     shutil.copytree(res.path, old)
@@ -919,7 +929,11 @@ def test_comparison_says_what_differs_and_which_optimizers_never_completed(res, 
     differ = md.split("## What differs")[1].split("## ")[0]
     rows = [line for line in differ.splitlines() if line.startswith("| ")]
     assert rows[0] == "| setting | results/small | tanh/small | old/small |"
-    assert rows[2:] == ["| model.activation | relu | tanh | relu |"]
+    noise = load_sweep(res.path / "sweep.toml").settings()["data.noise"]
+    assert rows[2:] == [
+        f"| data.noise | {noise} | (n/a) | {noise} |",
+        "| model.activation | relu | tanh | relu |",
+    ]
     assert f"old/small: adam has no complete trial ({int(adam.sum())} pruned)." in md
     write_report([res.path, old], tmp_path / "same")  # nothing differs: no such section
     assert "## What differs" not in (tmp_path / "same" / "report.md").read_text()
@@ -928,4 +942,7 @@ def test_comparison_says_what_differs_and_which_optimizers_never_completed(res, 
     md = (tmp_path / "unknown" / "report.md").read_text()
     differ = md.split("## What differs")[1].split("## ")[0]
     rows = [line for line in differ.splitlines() if line.startswith("| ")]
-    assert rows[2:] == ["| model.activation | relu | tanh | (not recorded) |"]
+    assert rows[2:] == [
+        f"| data.noise | {noise} | (n/a) | (not recorded) |",
+        "| model.activation | relu | tanh | (not recorded) |",
+    ]
