@@ -69,7 +69,7 @@ def _quiet_callbacks(record: logging.LogRecord) -> bool:
     :func:`_quiet_teardown`'s. Any other record, or one long after the
     stop, goes on."""
     if (
-        record.msg.startswith("exception calling callback")
+        str(record.msg).startswith("exception calling callback")
         and time.monotonic() - _last_press < TEARDOWN
     ):
         log.debug(
