@@ -470,7 +470,19 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    dirs = [Path(d) for d in args.results]
+    dirs = list(dict.fromkeys(Path(d) for d in args.results))
+    # `optsweep report results/*` also names the README and the comparisons
+    # there: what exists but holds no study is left out, saying so, when
+    # studies remain to compare; a path that does not exist is an error
+    studies = [d for d in dirs if (d / "meta.json").exists()]
+    others = [d for d in dirs if d.exists() and d not in studies]
+    if len(studies) >= 2 and others:
+        dirs = [d for d in dirs if d not in others]
+        if not args.quiet:
+            print(
+                f"left out, not results directories: {', '.join(map(str, others))}",
+                file=sys.stderr,
+            )
     if args.out and len({d.resolve() for d in dirs}) < 2:
         raise ConfigError(
             "--out is where the comparison of several studies goes; a study's own report "

@@ -180,9 +180,15 @@ class ShownFigure(Figure):
         return buf.getvalue()
 
 
-def _new(ncols: int = 1, width: float = 6.4, height: float = 4.0, nrows: int = 1):
+def _new(
+    ncols: int = 1,
+    width: float = 6.4,
+    height: float = 4.0,
+    nrows: int = 1,
+    width_ratios: Sequence[float] | None = None,
+):
     fig = ShownFigure(figsize=(width, height), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False)
+    axes = fig.subplots(nrows, ncols, squeeze=False, width_ratios=width_ratios)
     return fig, axes.ravel()
 
 
@@ -855,7 +861,9 @@ def plot_comparison(studies: Sequence[tuple[str, pd.DataFrame, dict]]) -> Figure
         panels.setdefault(labels[name], []).append(name)
     n_studies = sum(map(len, panels.values()))
     fig, axes = _new(
-        ncols=max(len(panels), 1), width=max(6.4, 1.6 * n_studies + 3.2 * max(len(panels), 1))
+        ncols=max(len(panels), 1),
+        width=max(6.4, 1.6 * n_studies + 3.2 * max(len(panels), 1)),
+        width_ratios=[len(names) + 1.5 for names in panels.values()] or None,
     )
     if d.empty:
         return _empty(fig, axes[0], "no complete trial in these studies")

@@ -531,6 +531,13 @@ def read_meta(directory: str | Path) -> dict:
         hint = ""
         if Path(directory).suffix == ".toml" and Path(directory).is_file():
             hint = f"; that is a sweep file, whose results are in {_results_of(directory)}"
+        elif (Path(directory).parent / "meta.json").exists():  # a study's report/ or models/
+            hint = f"; its study is {Path(directory).parent}"
+        elif studies := _studies_in(directory):
+            shown = ", ".join(studies[:5]) + (
+                f" and {len(studies) - 5} more" if len(studies) > 5 else ""
+            )
+            hint = f"; it holds the studies {shown}: give one, e.g. {Path(directory) / studies[0]}"
         raise FileNotFoundError(f"{directory}: not a results directory (no meta.json){hint}")
     try:
         return json.loads(p.read_text())
@@ -538,6 +545,15 @@ def read_meta(directory: str | Path) -> dict:
         raise OptsweepError(
             f"{p}: damaged, not JSON ({e}); `optsweep run` writes it again for its sweep file"
         ) from None
+
+
+def _studies_in(directory: str | Path) -> list[str]:
+    """The names of the results directories in ``directory`` (such as the
+    ``results/`` root that ``optsweep run`` writes to), sorted."""
+    try:
+        return sorted(p.parent.name for p in Path(directory).glob("*/meta.json"))
+    except OSError:
+        return []
 
 
 def load(directory: str | Path) -> Results:

@@ -464,6 +464,60 @@ def test_cli_bad_arguments(tmp_path, args, message):
 
 
 @pytest.mark.parametrize("command", ["status", "report", "export", "confirm"])
+def test_the_results_root_or_a_report_given_for_a_study_says_which_to_give(
+    tmp_path, monkeypatch, capsys, command
+):
+    """``optsweep report results`` (the root every study goes to) or
+    ``results/NAME/report``: the error names the studies, or the study."""
+    from optsweep.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("b", "a", "c", "d", "e", "f", "g"):
+        (tmp_path / "results" / name).mkdir(parents=True)
+        (tmp_path / "results" / name / "meta.json").write_text("{}")
+    (tmp_path / "results" / "README.md").write_text("not a study")
+    (tmp_path / "results" / "a" / "report").mkdir()
+    assert main([command, "results"]) == 2
+    assert capsys.readouterr().err == (
+        "optsweep: error: results: not a results directory (no meta.json); it holds the "
+        "studies a, b, c, d, e and 2 more: give one, e.g. results/a\n"
+    )
+    assert main([command, "results/a/report"]) == 2
+    assert capsys.readouterr().err == (
+        "optsweep: error: results/a/report: not a results directory (no meta.json); its "
+        "study is results/a\n"
+    )
+
+
+def test_report_of_a_glob_leaves_out_what_holds_no_study(tmp_path, monkeypatch, capsys):
+    """``optsweep report results/*`` also names results/README.md and the
+    comparisons written there: those are left out, saying so, when two
+    studies remain; a path that does not exist is still an error."""
+    from optsweep import cli
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("a", "b", "compare-a-b"):
+        (tmp_path / "results" / name).mkdir(parents=True)
+    for name in ("a", "b"):
+        (tmp_path / "results" / name / "meta.json").write_text("{}")
+    (tmp_path / "results" / "README.md").write_text("not a study")
+    monkeypatch.setattr("optsweep.status.export_if_missing", lambda d: False)
+    drawn, real = [], cli._write_report
+    monkeypatch.setattr(cli, "_write_report", lambda dirs, *a: drawn.append(dirs))
+    glob = sorted(str(p) for p in (tmp_path / "results").iterdir())
+    assert cli.main(["report", *[str(Path(p).relative_to(tmp_path)) for p in glob]]) == 0
+    assert drawn == [[Path("results/a"), Path("results/b")]]
+    assert capsys.readouterr().err == (
+        "left out, not results directories: results/README.md, results/compare-a-b\n"
+    )
+    monkeypatch.setattr(cli, "_write_report", real)
+    assert cli.main(["report", "results/README.md", "results/a"]) == 2  # one study: said
+    assert "results/README.md: not a results directory" in capsys.readouterr().err
+    assert cli.main(["report", "results/c", "results/a", "results/b"]) == 2  # a typo
+    assert "results/c: not a results directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["status", "report", "export", "confirm"])
 def test_a_sweep_file_given_for_a_results_directory_says_where_they_are(
     tmp_path, monkeypatch, capsys, command
 ):
