@@ -249,7 +249,7 @@ def loss_target(
     best = finite.groupby("trial")[loss].min()
     if groups is not None:
         best = best.groupby(groups.reindex(best.index)).min().sort_values()
-        return float(best.iloc[(len(best) - 1) // 2] * factor)
+        return float(best.iloc[(len(best) - 1) // 2] * factor) if len(best) else float("nan")
     return float(best.min() * factor)
 
 

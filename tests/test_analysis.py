@@ -312,6 +312,7 @@ def test_default_target_is_one_half_the_batch_sizes_reach():
     assert tab["reached"].to_dict() == {16: 1, 64: 1, 256: 0}
     assert tab.loc[16, "epochs_to_target"] == 2 and tab.loc[64, "epochs_to_target"] == 3
     assert A.loss_target(c) == pytest.approx(1.5e-10)  # without groups: the best trial's
+    assert np.isnan(A.loss_target(c, groups=pd.Series({99: 8})))  # no curve in any group
 
 
 def test_schedule_effect():
