@@ -11,6 +11,7 @@ so instead of an exception.
 from __future__ import annotations
 
 import io
+import math
 import re
 from collections.abc import Sequence
 
@@ -556,17 +557,21 @@ def plot_schedules(trials: pd.DataFrame, curves: pd.DataFrame, meta: dict) -> Fi
 def plot_importances(imp: pd.DataFrame) -> Figure:
     """Horizontal bars of PED-ANOVA importances, one panel per scope."""
     scopes = list(dict.fromkeys(imp["scope"])) if len(imp) else []
-    n = max(len(scopes), 1)
-    fig, axes = _new(ncols=n, width=min(3.4 * n + 1.0, 15.0), height=3.2)
+    # at most four panels a row (six in a row, all, four optimizers and the
+    # decaying schedules, had their titles run into each other)
+    nrows = max(math.ceil(len(scopes) / 4), 1)
+    ncols = max(math.ceil(len(scopes) / nrows), 1)
+    fig, axes = _new(ncols=ncols, nrows=nrows, width=3.4 * ncols + 1.0, height=3.2 * nrows)
     if not scopes:
         return _empty(fig, axes[0], "too few complete trials for importances")
+    for ax in axes[len(scopes) :]:
+        ax.set_visible(False)
     for ax, scope in zip(axes, scopes):
         g = imp[imp["scope"] == scope].sort_values("importance")
         ax.barh(g["param"], g["importance"], color=color(scope) if scope != "all" else "#555555")
         ax.set_xlim(0, 1)
         ax.set_xlabel("importance (share, PED-ANOVA)")
-        n = g["n"].iloc[0]
-        ax.set_title(f"{'all' if scope == 'all' else scope + ':'} {n} complete trials")
+        ax.set_title(f"{scope}\n{g['n'].iloc[0]} complete trials", fontsize=10)
     return fig
 
 

@@ -350,6 +350,35 @@ def test_decision_boundaries_name_every_class_inside_the_figure(k):
         assert fig.bbox.y0 <= b.y0 and b.y1 <= fig.bbox.y1 and b.x1 <= fig.bbox.x1
 
 
+def test_importances_of_many_scopes_fit_the_figure():
+    """Six scopes (all, four optimizers, the decaying schedules) were six
+    panels in one row of 15 inches: their titles ran into each other and the
+    last was cut at the edge. Rows of at most four, every label inside."""
+    scopes = ["all", "adam", "gd", "momentum", "rmsprop", "decaying schedules"]
+    imp = pd.DataFrame(
+        [
+            {"scope": s, "param": p, "importance": w, "n": 123}
+            for s in scopes
+            for p, w in (("lr", 0.6), ("batch_size", 0.3), ("momentum_beta", 0.1))
+        ]
+    )
+    fig = P.plot_importances(imp)
+    fig.draw_without_rendering()
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(shown) == 6 and len({ax.get_position().y0 for ax in shown}) == 2
+    titles = [ax.title.get_window_extent() for ax in shown]
+    texts = titles + [
+        t.get_window_extent()
+        for ax in shown
+        for t in (ax.xaxis.label, *ax.get_yticklabels(), *ax.get_xticklabels())
+    ]
+    box = fig.bbox
+    assert all(
+        box.x0 <= b.x0 and b.x1 <= box.x1 and box.y0 <= b.y0 and b.y1 <= box.y1 for b in texts
+    )
+    assert not any(a.overlaps(b) for i, a in enumerate(titles) for b in titles[i + 1 :])
+
+
 def test_comparison_of_a_classifier_and_a_regression(res):
     """Accuracy beside R^2: a panel for each metric, with its own axis and
     label (one axis zoomed on both showed neither, and went below 0 for
