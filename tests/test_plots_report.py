@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib as mpl
 import numpy as np
 import pandas as pd
 import pytest
@@ -348,6 +349,70 @@ def test_decision_boundaries_name_every_class_inside_the_figure(k):
         assert len(boxes) >= 5
     for b in boxes:
         assert fig.bbox.y0 <= b.y0 and b.y1 <= fig.bbox.y1 and b.x1 <= fig.bbox.x1
+
+
+def _text_problems(fig: Figure) -> list[str]:
+    """Drawn text of ``fig`` (titles, axis and tick labels, legends) that
+    reaches outside the figure, or that overlaps other such text."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    texts = [t for leg in fig.legends for t in leg.get_texts()]
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        texts += [ax.title, *ax.texts]
+        if ax.get_legend() is not None:
+            texts += ax.get_legend().get_texts()
+        if not ax.axison:
+            continue
+        for axis in (ax.xaxis, ax.yaxis):
+            texts.append(axis.label)
+            lo, hi = sorted(axis.get_view_interval())
+            span = (hi - lo) * 1e-9
+            locs, labels = axis.get_majorticklocs(), axis.get_majorticklabels()
+            texts += [t for x, t in zip(locs, labels) if lo - span <= x <= hi + span]
+    shown = [
+        (t.get_text(), t.get_window_extent()) for t in texts if t.get_visible() and t.get_text()
+    ]
+    box = fig.bbox
+    out = [
+        f"outside: {text!r}"
+        for text, b in shown
+        if b.x0 < box.x0 - 1 or b.x1 > box.x1 + 1 or b.y0 < box.y0 - 1 or b.y1 > box.y1 + 1
+    ]
+    inner = [(text, b.shrunk(0.9, 0.8)) for text, b in shown]
+    out += [
+        f"overlap: {a!r} and {b!r}"
+        for i, (a, ba) in enumerate(inner)
+        for b, bb in inner[i + 1 :]
+        if ba.overlaps(bb)
+    ]
+    return out
+
+
+def test_every_report_figure_keeps_its_text_inside_and_apart(res, tmp_path, monkeypatch):
+    """Every figure of a study's report, and of a comparison of a classifier
+    with a regression: no label cut at the figure's edge, none over another."""
+    import optsweep.report as R
+
+    problems: dict[str, list[str]] = {}
+    draw = R._draw
+
+    def checked(plot, args, path):
+        with mpl.rc_context(P.STYLE):
+            problems[Path(path).name] = _text_problems(plot(*args))
+        return draw(plot, args, path)
+
+    monkeypatch.setattr(R, "_draw", checked)
+    reg = tmp_path / "reg" / "small"
+    shutil.copytree(res.path, reg)
+    meta = json.loads((reg / "meta.json").read_text())
+    meta["model"]["head"] = "linear"
+    (reg / "meta.json").write_text(json.dumps(meta))
+    write_report([res.path, reg], tmp_path / "cmp", n_jobs=1)
+    assert {"history.png", "importances.png", "comparison.png"} <= set(problems)
+    assert {name: p for name, p in problems.items() if p} == {}
 
 
 def test_importances_of_many_scopes_fit_the_figure():
