@@ -864,14 +864,21 @@ def plot_comparison(studies: Sequence[tuple[str, pd.DataFrame, dict]]) -> Figure
     panels: dict[str, list[str]] = {}  # metric label -> its studies, in order
     for name in dict.fromkeys(d["study"]) if not d.empty else []:
         panels.setdefault(labels[name], []).append(name)
-    n_studies = sum(map(len, panels.values()))
-    fig, axes = _new(
-        ncols=max(len(panels), 1),
-        width=max(6.4, 1.6 * n_studies + 3.2 * max(len(panels), 1)),
-        width_ratios=[len(names) + 1.5 for names in panels.values()] or None,
-    )
+    # rows of at most three panels (five metrics in a row made a figure 29 inches wide)
+    items = list(panels.items())
+    rows = [items[i : i + 3] for i in range(0, len(items), 3)] or [[]]
+    widths = [1.6 * sum(len(names) for _, names in r) + 3.2 * max(len(r), 1) for r in rows]
+    fig = ShownFigure(figsize=(max(6.4, *widths), 4.0 * len(rows)), layout="constrained")
     if d.empty:
-        return _empty(fig, axes[0], "no complete trial in these studies")
+        return _empty(fig, fig.subplots(), "no complete trial in these studies")
+    parts = fig.subfigures(len(rows), 1) if len(rows) > 1 else [fig]
+    axes = [
+        ax
+        for part, r in zip(parts, rows, strict=True)
+        for ax in part.subplots(
+            1, len(r), squeeze=False, width_ratios=[len(names) + 1.5 for _, names in r]
+        ).ravel()
+    ]
     opts = sorted(d["optimizer"].unique())
     width = 0.8 / len(opts)
     for ax, (label, names) in zip(axes, panels.items(), strict=True):

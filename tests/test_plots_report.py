@@ -358,7 +358,7 @@ def _text_problems(fig: Figure) -> list[str]:
 
     FigureCanvasAgg(fig).draw()
     texts = [t for leg in fig.legends for t in leg.get_texts()]
-    for ax in fig.axes:
+    for ax in fig.axes:  # a subfigure's too
         if not ax.get_visible():
             continue
         texts += [ax.title, *ax.texts]
@@ -474,6 +474,15 @@ def test_comparison_of_a_classifier_and_a_regression(res):
     same = [("a", res.trials, res.meta), ("b", one, res.meta)]
     (ax,) = P.plot_comparison(same).axes
     assert ax.get_ylabel().startswith("validation acc")
+    # four metrics: rows of at most three panels (five in a row: 29 inches wide)
+    four = [
+        *studies[:2],
+        ("loss", one, {**res.meta, "metrics": ["val_loss"], "directions": ["minimize"]}),
+        ("train", one, {**res.meta, "metrics": ["train_metric"]}),
+    ]
+    fig = P.plot_comparison(four)
+    assert [len(sub.axes) for sub in fig.subfigs] == [3, 1] and fig.get_figwidth() < 16
+    assert _text_problems(fig) == []
 
 
 def test_comparison_of_studies_that_share_a_name_and_a_folder_name(res, tmp_path):
