@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser(
         "status", **sub_kw, help="trials by state, why trials failed, best trial, time spent"
     )
-    _results_arg(st)
+    _results_arg(st, many=True)
 
     ex = sub.add_parser(
         "export", **sub_kw, help="rebuild the trials and curves tables from the storage"
@@ -454,10 +454,28 @@ def _resume_command(args) -> str:
     return shlex.join(parts)
 
 
+def _studies_given(args) -> list[Path]:
+    """The results directories given: ``results/*`` also names the results
+    README and the comparisons there, which are left out, saying so, when
+    studies remain (two or more); a path that does not exist stays, and is
+    an error."""
+    dirs = list(dict.fromkeys(Path(d) for d in args.results))
+    studies = [d for d in dirs if (d / "meta.json").exists()]
+    others = [d for d in dirs if d.exists() and d not in studies]
+    if len(studies) >= 2 and others:
+        dirs = [d for d in dirs if d not in others]
+        if not args.quiet:
+            print(
+                f"left out, not results directories: {', '.join(map(str, others))}",
+                file=sys.stderr,
+            )
+    return dirs
+
+
 def _cmd_status(args) -> int:
     from .status import status_text
 
-    print(status_text(Path(args.results)))
+    print("\n\n".join(status_text(d) for d in _studies_given(args)))
     return 0
 
 
@@ -470,19 +488,7 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    dirs = list(dict.fromkeys(Path(d) for d in args.results))
-    # `optsweep report results/*` also names the README and the comparisons
-    # there: what exists but holds no study is left out, saying so, when
-    # studies remain to compare; a path that does not exist is an error
-    studies = [d for d in dirs if (d / "meta.json").exists()]
-    others = [d for d in dirs if d.exists() and d not in studies]
-    if len(studies) >= 2 and others:
-        dirs = [d for d in dirs if d not in others]
-        if not args.quiet:
-            print(
-                f"left out, not results directories: {', '.join(map(str, others))}",
-                file=sys.stderr,
-            )
+    dirs = _studies_given(args)
     if args.out and len({d.resolve() for d in dirs}) < 2:
         raise ConfigError(
             "--out is where the comparison of several studies goes; a study's own report "

@@ -469,6 +469,18 @@ def test_counts_and_status_after_run(tmp_path):
     c = counts(optuna.load_study(study_name="st", storage=storage))
     assert c["COMPLETE"] + c["PRUNED"] + c["FAIL"] == 3 and c["RUNNING"] == 0
     assert np.isfinite(optsweep.load(root / "st").trials["value"]).any()
+    # `optsweep status results/*`: every study there, the README left out
+    shutil.copytree(root / "st", root / "copy")
+    (root / "README.md").write_text("not a study")
+    out = subprocess.run(
+        cli("status", *sorted(root.iterdir())), capture_output=True, text=True, check=True
+    )
+    assert out.stderr == f"left out, not results directories: {root / 'README.md'}\n"
+    blocks = out.stdout.strip().split("\n\n")
+    assert [b.splitlines()[0] for b in blocks] == [
+        f"study st in {root / name} (from {root / name / 'study.journal'})"
+        for name in ("copy", "st")
+    ]
 
 
 def test_large_data_reaches_workers_as_a_memory_map(tmp_path):
