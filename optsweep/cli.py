@@ -412,14 +412,17 @@ def _cmd_run(args) -> int:
 
 
 def _best_per_optimizer(directory: Path) -> list[str]:
-    """``  adam      0.94 (trial 2)`` lines from the trials table."""
+    """``  adam      0.94 (trial 2)`` lines from the trials table, then why
+    trials failed (``failed: gd diverged 2 (lr 0.8-0.9)``), if some did."""
     from .analysis import best_per_optimizer, without_complete
     from .results import load
+    from .status import failure_line
 
     res = load(directory)  # its table knows the study's direction
     best = best_per_optimizer(res.trials)
+    why = failure_line(res.trials)
     if best.empty:
-        return []
+        return [why] if why else []
     values = [f"{v:.6g}" for v in best["value"]]
     width = max(map(len, values))
     lines = [f"best {res.meta['metrics'][0]} per optimizer:"]
@@ -427,7 +430,7 @@ def _best_per_optimizer(directory: Path) -> list[str]:
         lines.append(f"  {r.optimizer:<9} {v:<{width}}  (trial {r.number})")
     for r in without_complete(res.trials).itertuples():  # said, not left out
         lines.append(f"  {r.optimizer:<9} no complete trial ({r.trials})")
-    return lines
+    return [*lines, why] if why else lines
 
 
 def _write_report(dirs: list[Path], out: str | None, quiet: bool, n_jobs: int = -1) -> None:

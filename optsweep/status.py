@@ -100,12 +100,8 @@ def status_text(directory: Path) -> str:
     pending = len(set(ended) - set(ran_again))
     if pending:
         lines.append(f"  ({pending} interrupted or lost will run again when the study resumes)")
-    fails = failures(df)
-    if len(fails):  # why, by optimizer, and at which learning rates
-        lines.append(
-            "failed: "
-            + ", ".join(f"{r.optimizer} {r.cause} {r.n}{_lr_range(r)}" for r in fails.itertuples())
-        )
+    if why := failure_line(df):
+        lines.append(why)
     for col in ("host", "worker"):  # by host, and by worker process when several ran
         named = df[df[col] != ""]
         if named[col].nunique() > 1:
@@ -137,6 +133,18 @@ def status_text(directory: Path) -> str:
 
 
 _STATES = [s.lower() for s in STATES]
+
+
+def failure_line(trials: pd.DataFrame) -> str | None:
+    """``failed: adam diverged 4 (lr 0.5-0.9), ...``: why trials failed, by
+    optimizer and cause, and at which learning rates; None if none did
+    (interrupted and lost trials are not failures, see :func:`~.analysis.failures`)."""
+    fails = failures(trials)
+    if not len(fails):
+        return None
+    return "failed: " + ", ".join(
+        f"{r.optimizer} {r.cause} {r.n}{_lr_range(r)}" for r in fails.itertuples()
+    )
 
 
 def _lr_range(r) -> str:

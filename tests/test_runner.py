@@ -1054,7 +1054,8 @@ def test_journal_reader_reads_complete_records_only_and_catches_up(tmp_path):
 
 def test_best_per_optimizer_lines_are_aligned(tmp_path):
     """The end-of-run summary: values of different widths (0.92, 0.9) pad to
-    one column, so that the trial numbers line up."""
+    one column, so that the trial numbers line up; then why trials failed
+    (a run whose every trial diverged said only "best val_metric none yet")."""
     from optsweep.cli import _best_per_optimizer
 
     path = write_sweep(tmp_path, "al", n_trials=8, study_extra="deterministic = true")
@@ -1077,8 +1078,14 @@ def test_best_per_optimizer_lines_are_aligned(tmp_path):
     lines = _best_per_optimizer(tmp_path / "r" / "al")
     pruned = len(mine) - 2
     why = f"{pruned} pruned, 1 failed" if pruned else "1 failed"
-    assert lines[-1] == f"  {opt:<9} no complete trial ({why})", lines
-    assert sum(opt in line for line in lines) == 1
+    assert lines[-2] == f"  {opt:<9} no complete trial ({why})", lines
+    lr = t.loc[mine[1], "lr"]
+    assert lines[-1] == f"failed: {opt} diverged 1 (lr {lr:.4g})"  # why, as status says
+    assert sum(opt in line for line in lines) == 2
+    t.loc[:, ["state", "reason"]] = ["FAIL", "diverged at epoch 3: loss nan"]
+    write_table(t, tmp_path / "r" / "al", "trials", "auto")
+    (line,) = _best_per_optimizer(tmp_path / "r" / "al")  # every trial failed: why
+    assert line.startswith("failed: ") and line.count("diverged") == t["optimizer"].nunique()
 
 
 def test_a_full_disk_stops_the_sweep_with_one_line_and_it_resumes(tmp_path):
