@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser(
         "export", **sub_kw, help="rebuild the trials and curves tables from the storage"
     )
-    _results_arg(ex)
+    _results_arg(ex, many=True)
     ex.add_argument(
         "--format", choices=("parquet", "csv"), help="table format (default: the sweep's)"
     )
@@ -485,8 +485,9 @@ def _cmd_status(args) -> int:
 def _cmd_export(args) -> int:
     from .status import export
 
-    for p in export(Path(args.results), args.format):
-        print(f"wrote {p}")
+    for d in _studies_given(args):
+        for p in export(d, args.format):
+            print(f"wrote {p}")
     return 0
 
 

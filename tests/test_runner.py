@@ -481,6 +481,17 @@ def test_counts_and_status_after_run(tmp_path):
         f"study st in {root / name} (from {root / name / 'study.journal'})"
         for name in ("copy", "st")
     ]
+    out = subprocess.run(  # and `optsweep export results/*`
+        cli("export", *sorted(root.iterdir()), "--format", "csv"),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.splitlines() == [
+        f"wrote {root / name / table}.csv"
+        for name in ("copy", "st")
+        for table in ("trials", "curves")
+    ]
 
 
 def test_large_data_reaches_workers_as_a_memory_map(tmp_path):
