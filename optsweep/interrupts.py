@@ -46,6 +46,11 @@ TEARDOWN = 10.0
 _next_hook = threading.__excepthook__  # what :func:`_quiet_teardown` hands on to
 
 
+def _tearing_down() -> bool:
+    """Whether a stop was taken less than :data:`TEARDOWN` seconds ago."""
+    return time.monotonic() - _last_press < TEARDOWN
+
+
 def _quiet_teardown(args: threading.ExceptHookArgs) -> None:
     """``threading.excepthook`` once a stop is taken: loky's manager thread
     can fail in its own bookkeeping while joblib tears the pool down after
@@ -54,7 +59,7 @@ def _quiet_teardown(args: threading.ExceptHookArgs) -> None:
     marked, so that is logged at debug level rather than printed. Any other
     thread's exception, or one long after the stop, goes on as before."""
     loky = args.thread is not None and args.thread.name == "ExecutorManagerThread"
-    if loky and time.monotonic() - _last_press < TEARDOWN:
+    if loky and _tearing_down():
         log.debug("process pool teardown after a stop: %r", args.exc_value)
         return
     _next_hook(args)
@@ -68,10 +73,7 @@ def _quiet_callbacks(record: logging.LogRecord) -> bool:
     double Ctrl-Cs); that callback's failure is logged at debug level, like
     :func:`_quiet_teardown`'s. Any other record, or one long after the
     stop, goes on."""
-    if (
-        str(record.msg).startswith("exception calling callback")
-        and time.monotonic() - _last_press < TEARDOWN
-    ):
+    if str(record.msg).startswith("exception calling callback") and _tearing_down():
         log.debug(
             "process pool teardown after a stop: %s", record.getMessage(), exc_info=record.exc_info
         )

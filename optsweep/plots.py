@@ -181,15 +181,9 @@ class ShownFigure(Figure):
         return buf.getvalue()
 
 
-def _new(
-    ncols: int = 1,
-    width: float = 6.4,
-    height: float = 4.0,
-    nrows: int = 1,
-    width_ratios: Sequence[float] | None = None,
-):
+def _new(ncols: int = 1, width: float = 6.4, height: float = 4.0, nrows: int = 1):
     fig = ShownFigure(figsize=(width, height), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False, width_ratios=width_ratios)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     return fig, axes.ravel()
 
 

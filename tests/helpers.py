@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -118,3 +119,11 @@ def hide_import(monkeypatch, package: str) -> None:
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", without)
+
+
+def run_python(code: str, *args: str) -> subprocess.CompletedProcess:
+    """``code`` run by a fresh interpreter (this one's), with ``args``; its
+    output captured as text, an error if it fails."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True
+    )

@@ -8,14 +8,13 @@ import json
 import operator
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import cli, file_sweep, hide_import, write_sweep
+from helpers import cli, file_sweep, hide_import, run_python, write_sweep
 from matplotlib.figure import Figure
 
 import optsweep
@@ -274,9 +273,7 @@ def test_command_line_report_has_importances_without_scikit_learn_ensembles(res,
         "import sys; from optsweep.cli import main; rc = main(['report', sys.argv[1]]); "
         "print(rc, sys.modules.get('sklearn.ensemble'), 'optuna.importance' in sys.modules)"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(copy)], capture_output=True, text=True, check=True
-    )
+    out = run_python(code, str(copy))
     assert out.stdout.splitlines()[-1] == "0 None True"
     md = (copy / "report" / "report.md").read_text()
     assert "## Importances" in md and "importances.png" in md and "not drawn" not in md
@@ -938,7 +935,7 @@ def test_loading_and_analysing_tables_does_not_import_optuna(res):
         "plots.plot_history(r.trials, r.meta); r.model()\n"
         "print(sorted(m for m in ('optuna', 'tqdm') if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = run_python(code)
     assert out.stdout.strip() == "[]", out.stderr
 
 

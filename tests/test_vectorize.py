@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import assert_values_match_curves, cli, write_sweep
+from helpers import assert_values_match_curves, cli, run_python, write_sweep
 
 import optsweep
 from optsweep.config import load_sweep
@@ -228,5 +227,5 @@ def test_workers_train_without_importing_optuna_unless_they_prune(tmp_path, vect
         "    return sorted({m.split('.')[0] for m in sys.modules} & {'optuna', 'pandas'})\n"
         "print(set(map(tuple, parallel(2)(joblib.delayed(imported)() for _ in range(4)))))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = run_python(code)
     assert out.stdout.strip() == "{()}", out.stderr
