@@ -127,7 +127,8 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         metavar="K",
         help="ask K trials at once and train them as NumPy populations, one per batch size"
         " ('auto': 64 with TPE, CMA-ES, GP or NSGA-II; the whole budget, up to 1024, with"
-        " random, grid or QMC sampling)",
+        " random, grid or QMC sampling); with a timeout, fewer where the run's pace would"
+        " not finish K before it",
     )
     p.add_argument("--results-root", default="results", help="where studies go (default: results)")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")

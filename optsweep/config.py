@@ -51,7 +51,8 @@ FORMATS = ("auto", "parquet", "csv")
 #: from finished trials (TPE, CMA-ES, GP, NSGA-II), a few rounds, so that it does; with
 #: one that does not (random, grid, QMC), the whole budget at once, up to
 #: this cap, in as few populations as possible (each costs its updates' fixed
-#: NumPy calls, whatever its number of members).
+#: NumPy calls, whatever its number of members). With a timeout, the runner
+#: asks smaller rounds where its pace needs them (:meth:`.runner._Runner.round_size`).
 AUTO_VECTORIZE = 64
 AUTO_VECTORIZE_INDEPENDENT = 1024
 INDEPENDENT_SAMPLERS = ("random", "grid", "qmc")

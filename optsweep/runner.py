@@ -54,7 +54,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from ._json import clean_json
-from .config import SweepConfig, check_vectorize
+from .config import AUTO_VECTORIZE, SweepConfig, check_vectorize
 from .engine import Dataset
 from .engine.data import NotANumber
 from .engine.population import max_members, population_cost
@@ -532,7 +532,7 @@ class _Runner:
         self.optimizer_of: dict[int, str] = {}  # trial number -> optimizer, for the above
         self.described: dict[int, str] = {}  # trial number -> its searched values, for -v
         self.searched = searched(sweep.search)
-        self.last_checkpoint = time.monotonic()
+        self.last_checkpoint = self.started = time.monotonic()
         # trials by state: read from a shared storage before each ask (other
         # workers add to it), kept here otherwise (the run lock makes every
         # trial of a journal file ours)
@@ -582,6 +582,23 @@ class _Runner:
                 if (v := hp.get(k)) is not None
             )
         return TrialTask(trial.number, trial._trial_id, seed, hp, self.order, self.run_id)
+
+    def round_size(self, n: int, deadline: float) -> int:
+        """Vectorized: how many trials to ask in the next round, at most
+        ``n``: ``execution.vectorize``; with a timeout, no more than the run's
+        pace so far (trials recorded a second) finishes before it, and at
+        most :data:`~.config.AUTO_VECTORIZE` before any has been recorded,
+        so that a run ends about a round after its timeout, not after a
+        round of 1024 trials (``vectorize = "auto"`` with random sampling).
+        """
+        size = min(self.sweep.execution.vectorize, n)
+        if math.isinf(deadline):
+            return size
+        now = time.monotonic()
+        if not self.ran:
+            return min(size, AUTO_VECTORIZE)
+        pace = self.ran / max(now - self.started, 1e-9)
+        return max(1, min(size, int(pace * (deadline - now))))
 
     def want_more(self, budget: float, deadline: float) -> int:
         """How many trials to ask now (0: stop asking).
@@ -856,8 +873,10 @@ def _while_workers_start(
     r: _Runner, pool: PoolStart, budget: float, deadline: float
 ) -> list[TrialTask]:
     """Use the main process while the workers start: train trials one by one,
-    or, vectorized, ask the first population's trials (returned)."""
+    or, vectorized, ask the first round's trials (returned)."""
     K = r.sweep.execution.vectorize
+    if K > 1:
+        K = r.round_size(K, deadline)
     asked: list[TrialTask] = []
     while pool.pending and len(asked) < K and r.want_more(budget, deadline):
         if K == 1:
@@ -870,8 +889,8 @@ def _while_workers_start(
 def _run_throughput(
     r: _Runner, n_jobs: int, budget: float, deadline: float, asked: list[TrialTask]
 ) -> None:
-    """Trials as the workers free up; vectorized, ``K`` at a time, starting
-    with those ``asked`` already."""
+    """Trials as the workers free up; vectorized, in rounds of
+    :meth:`_Runner.round_size` trials, starting with those ``asked`` already."""
     spec = r.spec
     sweep, data = r.sweep, r.data
     K = sweep.execution.vectorize
@@ -882,9 +901,10 @@ def _run_throughput(
             if K == 1:
                 yield joblib.delayed(run_task)(r.ask(), data, sweep, spec)
                 continue
-            # vectorized: K trials asked at once (TPE's constant liar spreads
-            # them), trained as one population per batch size
-            group_asked = first + [r.ask() for _ in range(min(K - len(first), n))]
+            # vectorized: a round of trials asked at once (TPE's constant liar
+            # spreads them), trained as one population per batch size
+            more = min(r.round_size(len(first) + n, deadline) - len(first), n)
+            group_asked = first + [r.ask() for _ in range(max(more, 0))]
             first = []
             for group in r.groups(group_asked):
                 yield joblib.delayed(run_population)(group, data, sweep, spec)

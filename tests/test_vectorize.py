@@ -78,6 +78,27 @@ def test_vectorized_throughput_sweep_runs_the_budget_and_prunes(tmp_path):
     assert_values_match_curves(r)
 
 
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_a_timeout_sizes_vectorized_rounds_to_the_runs_pace(tmp_path, n_jobs):
+    """vectorize = "auto" with random sampling asks up to 1024 trials at once;
+    with a timeout, the first round asks at most 64 and the next ones what
+    the run's pace finishes in the time left, so that the run stops about a
+    round after its timeout instead of training 1024 trials (here about six
+    times the timeout)."""
+    from optsweep.config import AUTO_VECTORIZE, auto_vectorize
+
+    text = write_sweep(tmp_path, "tv", epochs=300, n_jobs=n_jobs).read_text()
+    text = text.replace("n_trials = 8", 'timeout = 0.5\nsampler = "random"')
+    (tmp_path / "tv.toml").write_text(text)
+    sweep = load_sweep(tmp_path / "tv.toml").with_overrides(vectorize=auto_vectorize("random"))
+    assert sweep.execution.vectorize == 1024
+    s = run_sweep(sweep, root=tmp_path / "results", progress=False)
+    trials = optsweep.load(tmp_path / "results" / "tv").trials
+    assert len(trials) == s.ran
+    assert AUTO_VECTORIZE <= s.ran < 1024
+    assert set(trials["state"]) <= {"COMPLETE", "PRUNED", "FAIL"}  # every round finished
+
+
 def test_vectorize_refuses_legacy_mode(tmp_path):
     p = write_sweep(tmp_path, "leg")
     p.write_text(
