@@ -61,17 +61,12 @@ def run(
         # ("IProgress not found") and draws the text bar, which does as well
         warnings.filterwarnings("ignore", message="IProgress not found")
         from .report import write_report
-        from .runner import budget_met, run_sweep
+        from .runner import budget_met, nothing_to_run, run_sweep
 
     config = load_sweep(sweep, settings=settings)
     summary = run_sweep(config, root=root, progress=progress)
     if (done := budget_met(summary, config)) is not None:
-        n = config.study.n_trials
-        log.warning(
-            "%s: nothing to run: the study has %d trials, its budget of %d is met; "
-            "n_trials=%d runs %d more",
-            sweep, done, n, done + n, n,
-        )  # fmt: skip
+        log.warning("%s: %s", sweep, nothing_to_run(config, done, "n_trials={}"))
     if summary.interrupted:
         log.warning("%s: interrupted; finished trials are kept, and the same call resumes", sweep)
     elif config.execution.report:

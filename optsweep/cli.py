@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
 def _cmd_run(args) -> int:
     from .config import auto_vectorize, check_vectorize, load_sweep
     from .results import INTERRUPTED
-    from .runner import budget_met, run_sweep
+    from .runner import budget_met, nothing_to_run, run_sweep
 
     sweep = load_sweep(args.sweep)
     overrides = {}
@@ -391,11 +391,7 @@ def _cmd_run(args) -> int:
             f"best {sweep.study.metrics[0]} {best}"
         )
         if (done := budget_met(s, sweep)) is not None:
-            n_trials = sweep.study.n_trials
-            print(
-                f"nothing to run: the study's budget of {n_trials} trials is met; "
-                f"`--trials {done + n_trials}` runs {n_trials} more"
-            )
+            print(nothing_to_run(sweep, done))
         for line in _best_per_optimizer(s.directory):
             print(line)
         print(f"results: {s.directory}/")

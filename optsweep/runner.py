@@ -279,14 +279,41 @@ def pending_reruns(study: optuna.Study) -> int:
     )
 
 
+def grid_cap(sweep: SweepConfig) -> int | None:
+    """A grid sweep's number of points where it is the budget (each point
+    runs once: fewer than ``n_trials``, or no ``n_trials``), else None."""
+    if sweep.study.sampler != "grid":
+        return None
+    points = grid_size(sweep)
+    n_trials = sweep.study.n_trials
+    return points if n_trials is None or points < n_trials else None
+
+
 def budget_met(summary: RunSummary, sweep: SweepConfig) -> int | None:
     """The study's finished trials if the run ran none because they meet the
-    budget (``n_trials`` counts the study's trials, not a run's), else None."""
-    c, n_trials = summary.counts, sweep.study.n_trials
+    budget (``n_trials`` counts the study's trials, not a run's; a grid's
+    points, when fewer), else None."""
+    c = summary.counts
+    n_trials = grid_cap(sweep) or sweep.study.n_trials
     done = c.get("COMPLETE", 0) + c.get("PRUNED", 0) + c.get("FAIL", 0)
     if summary.ran == 0 and not summary.interrupted and n_trials is not None and done >= n_trials:
         return done
     return None
+
+
+def nothing_to_run(sweep: SweepConfig, done: int, option: str = "`--trials {}`") -> str:
+    """What to say when a run had nothing to run (:func:`budget_met`): the
+    study's ``done`` trials, and how to run more, ``option`` filled with the
+    new budget (``--trials`` on the command line, ``n_trials=`` in Python)."""
+    n_trials = sweep.study.n_trials
+    points = grid_size(sweep) if sweep.study.sampler == "grid" else None
+    if points is not None and done >= points:
+        return f"nothing to run: each of the grid's {points} points has run"
+    more = n_trials if points is None else min(n_trials, points - done)
+    return (
+        f"nothing to run: the study has {done} trials, its budget of {n_trials} is met; "
+        f"{option.format(done + more)} runs {more} more"
+    )
 
 
 def mark_interrupted(study: optuna.Study, trials: list[optuna.trial.FrozenTrial]) -> None:
@@ -395,7 +422,11 @@ def write_meta(sweep: SweepConfig, directory: Path, spec: str, data: Dataset, di
         "searched": searched(sweep.search),
         "format": sweep.execution.format,
         "settings": sweep.settings(),  # as run, with the command's or run()'s overrides
-        "budget": {"n_trials": sweep.study.n_trials, "timeout": sweep.study.timeout},
+        "budget": {
+            "n_trials": sweep.study.n_trials,
+            "timeout": sweep.study.timeout,
+            "grid": grid_size(sweep) if sweep.study.sampler == "grid" else None,  # its points
+        },
     }
     write_text(directory / "meta.json", json.dumps(meta, indent=2) + "\n")
     if data.n_features == 2:  # small, and what the report's decision boundaries need
@@ -1006,8 +1037,15 @@ def run_sweep(
         shared_data = share_data(data, directory) if backend == "loky" else data
         st = sweep.study
         budget = math.inf if st.n_trials is None else st.n_trials
-        if st.sampler == "grid":
-            budget = min(budget, grid_size(sweep))
+        if (points := grid_cap(sweep)) is not None:
+            budget = points
+            c = counts(study)
+            if st.n_trials is not None and c["COMPLETE"] + c["PRUNED"] + c["FAIL"] < points:
+                log.warning(
+                    "%s: the grid has %d points, fewer than study.n_trials (%d): the study "
+                    "ends once each has run",
+                    sweep.path, points, st.n_trials,
+                )  # fmt: skip
         deadline = math.inf if st.timeout is None else time.monotonic() + st.timeout
         bar = _Progress(study.study_name, None if math.isinf(budget) else int(budget), progress)
         r = _Runner(sweep, study, shared_data, directory, spec, bar, shared_storage, backend)

@@ -82,11 +82,19 @@ def status_text(directory: Path) -> str:
     ]
     lines.append(f"trials: {len(df)}" + (f" ({', '.join(parts)})" if parts else ""))
     budget = meta.get("budget", {})  # the last run's (absent in older results)
-    if budget.get("n_trials"):
+    n_trials, points = budget.get("n_trials"), budget.get("grid")
+    grid = points is not None and (not n_trials or points < n_trials)  # each point runs once
+    if n_trials or grid:
+        cap = points if grid else n_trials
         counted = int(df["shown"].isin(["complete", "pruned", "fail", "running"]).sum())
-        left = budget["n_trials"] - counted
+        left = cap - counted
+        what = f"{cap} trials"
+        if grid:
+            what += (
+                f", the grid's points (n_trials {n_trials})" if n_trials else ", the grid's points"
+            )
         lines.append(
-            f"budget: {budget['n_trials']} trials"
+            f"budget: {what}"
             + (f", {left} to go" if left > 0 else ", met")
             + (" (run the same command again to resume)" if left > 0 and not active else "")
             + (f"; timeout {budget['timeout']:g} s a run" if budget.get("timeout") else "")

@@ -237,7 +237,10 @@ def test_a_run_with_nothing_to_do_says_how_to_run_more(tmp_path, capsys, caplog)
     assert main(["run", str(path), "--trials", "5", *root]) == 0
     out, err = capsys.readouterr()
     assert "more: 0 trial(s) this run" in out
-    assert "nothing to run: the study's budget of 5 trials is met; `--trials 12` runs 5 more" in out
+    assert (
+        "nothing to run: the study has 7 trials, its budget of 5 is met; `--trials 12` runs 5 more"
+        in out
+    )
     assert "7trial" not in err and "more: " not in err, err
     with caplog.at_level(logging.WARNING, logger="optsweep"):
         res = optsweep.run(path, root=tmp_path / "r", n_trials=5, progress=False, report=False)

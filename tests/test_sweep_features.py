@@ -44,8 +44,9 @@ def test_samplers_are_seeded(tmp_path):
     assert a["optimizer"].tolist() == b["optimizer"].tolist()
 
 
-def test_grid_sampler_covers_the_grid_once(tmp_path, capsys):
-    text = write_sweep(tmp_path, "g").read_text()
+def _grid_sweep(tmp_path: Path, name: str, n_trials: int) -> Path:
+    """A grid sweep of 8 points: gd and adam, two batch sizes, two rates."""
+    text = write_sweep(tmp_path, name).read_text()
     text = text.replace("[study]", '[study]\nsampler = "grid"')
     text = text.replace(
         "batch_size = { low = 16, high = 64, full = true }", 'batch_size = [16, "full"]'
@@ -54,18 +55,60 @@ def test_grid_sampler_covers_the_grid_once(tmp_path, capsys):
     text = text.replace(
         'optimizer = ["gd", "momentum", "rmsprop", "adam"]', 'optimizer = ["gd", "adam"]'
     )
-    text = text.replace("n_trials = 8", "n_trials = 100")
+    text = text.replace("n_trials = 8", f"n_trials = {n_trials}")
     text = text.replace("beta1 = { low = 0.8, high = 0.99 }", "beta1 = 0.9").replace(
         "beta2 = { low = 0.99, high = 0.9999 }", "beta2 = 0.999"
     )
-    (tmp_path / "g.toml").write_text(text)
-    run_sweep(load_sweep(tmp_path / "g.toml"), root=tmp_path / "results", progress=True)
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def test_grid_sampler_covers_the_grid_once(tmp_path, capsys):
+    path = _grid_sweep(tmp_path, "g", n_trials=100)
+    run_sweep(load_sweep(path), root=tmp_path / "results", progress=True)
     t = optsweep.load(tmp_path / "results" / "g").trials
     assert len(t) == 8  # the budget is capped at the grid's size
     bar = capsys.readouterr().err.replace("\r", "\n").splitlines()
     assert "8/8" in [f for f in bar if f.startswith("g:")][-1]  # not 8/100
     combos = set(zip(t["optimizer"], t["batch_size"], t["lr"], strict=True))
     assert combos == {(o, b, lr) for o in ("gd", "adam") for b in (16, 150) for lr in (0.01, 0.1)}
+
+
+def test_a_grid_smaller_than_its_budget_says_so(tmp_path, capsys, caplog):
+    """n_trials = 100 on a grid of 8 points: the run warns that the study ends
+    at 8, status counts the grid's points as the budget (it said "92 to go,
+    run the same command again to resume", which ran nothing), and a second
+    run says why it has nothing to run; with n_trials below the grid's size,
+    the budget that runs the rest of the grid is named."""
+    from optsweep.cli import main
+
+    root = ["--results-root", str(tmp_path / "r")]
+    path = _grid_sweep(tmp_path, "g", n_trials=100)
+    with caplog.at_level(logging.WARNING, logger="optsweep"):
+        assert main(["run", str(path), "-q", *root]) == 0
+    assert (
+        f"{path}: the grid has 8 points, fewer than study.n_trials (100): the study ends once "
+        "each has run" in caplog.text
+    )
+    assert "budget: 8 trials, the grid's points (n_trials 100), met\n" in status_text(
+        tmp_path / "r" / "g"
+    )
+    caplog.clear()
+    capsys.readouterr()
+    with caplog.at_level(logging.WARNING, logger="optsweep"):
+        assert main(["run", str(path), *root]) == 0
+    assert "nothing to run: each of the grid's 8 points has run" in capsys.readouterr().out
+    assert "the grid has 8 points" not in caplog.text  # said while it had points to run
+    part = _grid_sweep(tmp_path, "p", n_trials=5)
+    assert main(["run", str(part), "-q", *root]) == 0
+    assert "budget: 5 trials, met" in status_text(tmp_path / "r" / "p")
+    assert main(["run", str(part), *root]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "nothing to run: the study has 5 trials, its budget of 5 is met; `--trials 8` runs 3 more"
+        in out
+    )
 
 
 @pytest.mark.parametrize(("sampler", "needs"), [("cmaes", "cmaes"), ("gp", "torch")])
