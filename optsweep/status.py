@@ -87,6 +87,7 @@ def status_text(directory: Path) -> str:
     if n_trials or grid:
         cap = points if grid else n_trials
         counted = int(df["shown"].isin(["complete", "pruned", "fail", "running"]).sum())
+        running = int((df["shown"] == "running").sum())
         left = cap - counted
         what = f"{cap} trials"
         if grid:
@@ -95,7 +96,13 @@ def status_text(directory: Path) -> str:
             )
         lines.append(
             f"budget: {what}"
-            + (f", {left} to go" if left > 0 else ", met")
+            + (
+                f", {left} to go"
+                if left > 0
+                else f", every trial asked ({running} running)"
+                if running
+                else ", met"
+            )
             + (" (run the same command again to resume)" if left > 0 and not active else "")
             + (f"; timeout {budget['timeout']:g} s a run" if budget.get("timeout") else "")
         )

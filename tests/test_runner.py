@@ -435,6 +435,13 @@ def test_export_rebuilds_identical_tables(tmp_path):
     with open(d / RUN_LOCK, "a") as lock:  # while a run holds the study, no advice to resume
         fcntl.flock(lock, fcntl.LOCK_EX)
         assert "budget: 8 trials, 3 to go\n" in status_text(d)
+        # the rest asked and running: not "met" (it said so), though none has ended
+        study = optuna.load_study(study_name="exp", storage=open_storage(str(d / "study.journal")))
+        for _ in range(3):
+            study.ask()
+        assert "budget: 8 trials, every trial asked (3 running)\n" in status_text(d)
+    # the run gone, its running trials were interrupted: they run again
+    assert "budget: 8 trials, 3 to go (run the same command again to resume)\n" in status_text(d)
     meta["budget"] = {"n_trials": None, "timeout": 60.0}  # a study bounded by time alone
     (d / "meta.json").write_text(json.dumps(meta))
     assert "budget: timeout 60 s a run" in status_text(d)
