@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -685,50 +685,66 @@ def plot_boundaries(
 ) -> Figure:
     """Decision regions of each optimizer's best model over the training points
     (the course's figures); for a regression, each model's predictions over
-    the plane, the points coloured by their targets on the same scale.
+    the plane, the points coloured by their targets on the same scale. With
+    one input feature, the regions along it (each point at its class's
+    height), or a regression's predictions as curves over the points.
     ``models``: (optimizer, trial, weights) triples."""
     from .engine import Network
 
-    n = max(len(models), 1)
-    fig, axes = _new(ncols=n, width=3.6 * n, height=3.6)
-    if not models or X is None or X.shape[1] != 2:
-        return _empty(fig, axes[0], "decision boundaries need two-dimensional data")
     head = meta.get("model", {}).get("head", "sigmoid")
     act = meta.get("model", {}).get("activation", "relu")
-    xx, yy, pts = boundary_grid(X)
+    d = meta.get("data", {})
+    nets = [
+        (opt, trial, Network.from_state(w, activation=act, head=head)) for opt, trial, w in models
+    ]
+    if models and X is not None and X.shape[1] == 1 and head == "linear":
+        return _prediction_curves(nets, X, y, d)
+    n = max(len(models), 1)
+    fig, axes = _new(ncols=n, width=3.6 * n, height=3.6)
+    if not models or X is None or X.shape[1] > 2:
+        return _empty(fig, axes[0], "decision boundaries need one or two input features")
     import matplotlib as mpl
 
-    d = meta.get("data", {})
     features = d.get("features") or ["x1", "x2"]
     scale = " (standardised)" if d.get("standardized", True) else ""
     for ax in axes:
         ax.set_xlabel(features[0] + scale)
-        ax.set_ylabel(features[1] + scale)
+        ax.set_ylabel(features[1] + scale if X.shape[1] == 2 else "class")
         ax.grid(False)
-    nets = [
-        (opt, trial, Network.from_state(w, activation=act, head=head)) for opt, trial, w in models
-    ]
     if head == "linear":
-        return _prediction_surfaces(fig, axes, nets, X, y, (xx, yy, pts), d)
+        return _prediction_surfaces(fig, axes, nets, X, y, boundary_grid(X), d)
     k = max(int(y.max()) + 1, 2, len(d.get("classes") or []))
     names = list(d.get("classes") or [])
     classes = [str(names[c]) if c < len(names) else str(c) for c in range(k)]
     # one colour per class: blue and red for two, tab10's first k for up to ten
     cmap = mpl.colormaps["coolwarm" if k == 2 else "tab10" if k <= 10 else "turbo"]
     norm = mpl.colors.Normalize(-0.5, (10 if 2 < k <= 10 else k) - 0.5)
+    if X.shape[1] == 1:
+        # one feature: the regions along it, and each point at the height of
+        # its class (jittered a little, so that points of a class stay apart)
+        lo, hi = X[:, 0].min() - 0.5, X[:, 0].max() + 0.5
+        xs = np.linspace(lo, hi, 400)[:, None]
+        jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(y))
+        points = (X[:, 0], y + jitter)
+    else:
+        xx, yy, pts = boundary_grid(X)
+        points = (X[:, 0], X[:, 1])
     for ax, (opt, trial, net) in zip(axes, nets):
-        pred = net.predict(pts).reshape(xx.shape)
-        ax.contourf(xx, yy, pred, alpha=0.35, cmap=cmap, norm=norm, levels=np.arange(k + 1) - 0.5)
+        if X.shape[1] == 1:
+            regions = net.predict(xs)[None, :]
+            ax.imshow(
+                regions, extent=(lo, hi, -0.5, k - 0.5), aspect="auto", origin="lower",
+                cmap=cmap, norm=norm, alpha=0.35, interpolation="nearest",
+            )  # fmt: skip
+            ax.set_yticks(range(k), classes)
+        else:
+            pred = net.predict(pts).reshape(xx.shape)
+            ax.contourf(
+                xx, yy, pred, alpha=0.35, cmap=cmap, norm=norm, levels=np.arange(k + 1) - 0.5
+            )
         ax.scatter(
-            X[:, 0],
-            X[:, 1],
-            c=y,
-            cmap=cmap,
-            s=8,
-            edgecolors="black",
-            linewidths=0.2,
-            norm=norm,
-        )
+            *points, c=y, cmap=cmap, s=8, edgecolors="black", linewidths=0.2, norm=norm
+        )  # fmt: skip
         ax.set_title(f"{opt} (trial {trial})")
     if k > 12:  # a legend of more classes would be taller than the figure: a colour bar
         bar = fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=list(axes))
@@ -748,6 +764,42 @@ def plot_boundaries(
     return fig
 
 
+def _targets(
+    y: np.ndarray, data: dict
+) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray, str]:
+    """A regression's figures: a function taking standardised targets back
+    to their own units, the training points' (first) targets so, and that
+    target's name."""
+    mean, std = scaling(data.get("target_scaler"))
+
+    def units(z: np.ndarray) -> np.ndarray:
+        return z if mean is None else z * std[0] + mean[0]
+
+    y = np.asarray(y, dtype=float).reshape(len(y), -1)
+    label = data.get("label") or "target"
+    if y.shape[1] > 1:
+        label = f"target 1 of {y.shape[1]}"
+    return units, units(y[:, 0]), label
+
+
+def _prediction_curves(nets, X, y, data: dict) -> Figure:
+    """A regression on one feature's :func:`plot_boundaries`: each network's
+    prediction of the (first) target along the feature, in the targets'
+    units, over the training points."""
+    units, truth, label = _targets(y, data)
+    fig, (ax,) = _new()
+    ax.scatter(X[:, 0], truth, s=8, color="#999999", label="training points")
+    xs = np.linspace(X[:, 0].min() - 0.25, X[:, 0].max() + 0.25, 400)[:, None]
+    for opt, trial, net in nets:
+        pred = units(net.predict(xs)[:, 0])
+        ax.plot(xs[:, 0], pred, color=color(opt), label=f"{opt} (trial {trial})")
+    feature = (data.get("features") or ["x1"])[0]
+    ax.set_xlabel(feature + (" (standardised)" if data.get("standardized", True) else ""))
+    ax.set_ylabel(label)
+    ax.legend(fontsize=8)
+    return fig
+
+
 def _prediction_surfaces(fig, axes, nets, X, y, grid, data: dict) -> Figure:
     """A regression's :func:`plot_boundaries`: each network's prediction of
     the (first) target over the plane, in the targets' units, and the
@@ -755,12 +807,7 @@ def _prediction_surfaces(fig, axes, nets, X, y, grid, data: dict) -> Figure:
     import matplotlib as mpl
 
     xx, yy, pts = grid
-    mean, std = scaling(data.get("target_scaler"))
-
-    def units(z: np.ndarray) -> np.ndarray:  # standardised targets back to their own units
-        return z if mean is None else z * std[0] + mean[0]
-
-    truth = units(np.asarray(y, dtype=float).reshape(len(y), -1)[:, 0])
+    units, truth, label = _targets(y, data)
     preds = [units(net.predict(pts)[:, 0]).reshape(xx.shape) for _, _, net in nets]
     norm = mpl.colors.Normalize(truth.min(), truth.max() if truth.max() > truth.min() else 1.0)
     cmap = mpl.colormaps["viridis"]
@@ -770,9 +817,6 @@ def _prediction_surfaces(fig, axes, nets, X, y, grid, data: dict) -> Figure:
             X[:, 0], X[:, 1], c=truth, cmap=cmap, norm=norm, s=8, edgecolors="black", linewidths=0.2
         )
         ax.set_title(f"{opt} (trial {trial})")
-    label = data.get("label") or "target"
-    if np.asarray(y).ndim == 2 and np.asarray(y).shape[1] > 1:
-        label = f"target 1 of {np.asarray(y).shape[1]}"
     fig.colorbar(
         mpl.cm.ScalarMappable(norm=norm, cmap=cmap),
         ax=list(axes),

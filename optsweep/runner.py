@@ -429,7 +429,7 @@ def write_meta(sweep: SweepConfig, directory: Path, spec: str, data: Dataset, di
         },
     }
     write_text(directory / "meta.json", json.dumps(meta, indent=2) + "\n")
-    if data.n_features == 2:  # small, and what the report's decision boundaries need
+    if data.n_features <= 2:  # small, and what the report's decision boundaries need
         arrays = {"X_train": data.X_train, "y_train": data.y_train}
         atomic_write(directory / "data.npz", lambda tmp: savez(tmp, arrays))
     if sweep.path.exists() and sweep.path.resolve() != (directory / "sweep.toml").resolve():

@@ -348,6 +348,50 @@ def test_decision_boundaries_name_every_class_inside_the_figure(k):
         assert fig.bbox.y0 <= b.y0 and b.y1 <= fig.bbox.y1 and b.x1 <= fig.bbox.x1
 
 
+@pytest.mark.parametrize("target", ["regression", "classes"])
+def test_a_study_on_one_input_feature_draws_what_its_models_predict(tmp_path, target):
+    """With one input feature the report drew no figure of the models (its
+    decision boundaries needed two): a regression's best models are curves
+    over the training points, in the targets' units; a classifier's, its
+    regions along the feature. Both are what the models predict from raw
+    inputs (``res.model``)."""
+    from optsweep.report import _boundaries
+
+    x = np.random.default_rng(0).uniform(-3, 3, 120)
+    y = [f"{v:.4f}" for v in 10 + 3 * np.sin(x)] if target == "regression" else (
+        np.where(x < 0.5, "neg", "pos")
+    )  # fmt: skip
+    csv = tmp_path / "one.csv"
+    csv.write_text("x,y\n" + "".join(f"{a:.4f},{b}\n" for a, b in zip(x, y, strict=True)))
+    path = file_sweep(tmp_path, "one", csv, "y", n_trials=4, epochs=20)
+    run_sweep(load_sweep(path), root=tmp_path / "r", progress=False)
+    res = optsweep.load(tmp_path / "r" / "one")
+    args = _boundaries(res)
+    assert args is not None and len(args[0]) >= 2  # the best model of each optimizer
+    fig = P.plot_boundaries(*args)
+    assert _text_problems(fig) == []
+    trials = [trial for _, trial, _ in args[0]]
+    if target == "regression":
+        (ax,) = fig.axes
+        lines = ax.get_lines()
+        assert [line.get_label() for line in lines] == [f"{o} (trial {t})" for o, t, _ in args[0]]
+        assert ax.get_ylabel() == "y" and ax.get_xlabel() == "x (standardised)"
+        for line, trial in zip(lines, trials, strict=True):
+            model = res.model(trial)
+            raw = line.get_xdata()[:, None] * model.std + model.mean
+            np.testing.assert_allclose(line.get_ydata(), model.predict(raw), rtol=1e-9)
+        return
+    assert len(fig.axes) == len(trials)
+    for ax, trial in zip(fig.axes, trials, strict=True):
+        model = res.model(trial)
+        (img,) = ax.images
+        x0, x1 = img.get_extent()[:2]
+        raw = np.linspace(x0, x1, img.get_array().shape[1])[:, None] * model.std + model.mean
+        codes = np.asarray(img.get_array()[0], dtype=int)
+        assert np.asarray(model.classes)[codes].tolist() == model.predict(raw).tolist()
+        assert [t.get_text() for t in ax.get_yticklabels()] == ["neg", "pos"]
+
+
 def _text_problems(fig: Figure) -> list[str]:
     """Drawn text of ``fig`` (titles, axis and tick labels, legends) that
     reaches outside the figure, or that overlaps other such text."""
