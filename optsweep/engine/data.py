@@ -24,7 +24,7 @@ import numpy as np
 
 RandomLike = int | np.random.RandomState | None
 
-REAL_DATASETS = ("digits", "breast_cancer", "wine", "iris")
+REAL_DATASETS = ("digits", "breast_cancer", "wine", "iris", "diabetes")
 
 
 def check_random_state(seed: RandomLike) -> np.random.RandomState:
@@ -163,18 +163,41 @@ def make_xor(
     return X, y
 
 
+def make_sine(
+    n_samples: int = 200,
+    *,
+    noise: float = 0.1,
+    periods: float = 1.0,
+    random_state: RandomLike = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A regression on one input: ``x`` uniform over ``periods`` periods of
+    the sine, centred on 0, and ``y = sin(x)`` plus Gaussian noise of
+    standard deviation ``noise``. ``X`` is ``(n, 1)``, ``y`` real ``(n,)``."""
+    _halves(n_samples)
+    if not periods > 0:
+        raise ValueError(f"periods must be > 0 (got {periods!r})")
+    if not noise >= 0:
+        raise ValueError(f"noise must be >= 0 (got {noise!r})")
+    rs = check_random_state(random_state)
+    x = rs.uniform(-np.pi * periods, np.pi * periods, n_samples)
+    y = np.sin(x) + rs.normal(scale=noise, size=n_samples)
+    return x[:, None], y
+
+
 GENERATORS = {
     "moons": make_moons,
     "circles": make_circles,
     "spirals": make_spirals,
     "blobs": make_blobs,
     "xor": make_xor,
+    "sine": make_sine,  # a regression
 }
 
 
 def load_real(name: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str | int]]:
     """scikit-learn's bundled data sets (no download): digits, breast_cancer,
-    wine, iris.
+    wine, iris; diabetes, a regression (a disease's progression a year on,
+    from ten measurements).
 
     Returns
     -------
@@ -191,6 +214,8 @@ def load_real(name: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str | 
     bunch = getattr(skd, f"load_{name}")()
     X = np.asarray(bunch.data, dtype=np.float64)
     features = [str(f) for f in getattr(bunch, "feature_names", [])]
+    if name == "diabetes":  # real-valued targets
+        return X, np.asarray(bunch.target, dtype=np.float64), features, []
     classes = np.asarray(bunch.target_names).tolist()  # names, or the digits 0..9
     return X, np.asarray(bunch.target, dtype=np.intp), features, classes
 

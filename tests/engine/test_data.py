@@ -56,7 +56,7 @@ def test_course_data_from_global_seed():
     assert np.array_equal(X1, X2) and np.array_equal(y1, y2)
 
 
-@pytest.mark.parametrize("name", sorted(GENERATORS))
+@pytest.mark.parametrize("name", sorted(set(GENERATORS) - {"sine"}))
 def test_generators_are_seeded_and_labelled(name):
     X1, y1 = load_data(name, seed=5)
     X2, y2 = load_data(name, seed=5)
@@ -65,6 +65,21 @@ def test_generators_are_seeded_and_labelled(name):
     assert not np.array_equal(X1, X3)
     assert X1.ndim == 2 and X1.shape[0] == y1.shape[0]
     assert np.issubdtype(y1.dtype, np.integer) and y1.min() == 0 and len(np.unique(y1)) >= 2
+
+
+def test_sine_is_a_seeded_regression_on_one_input():
+    X1, y1 = load_data("sine", n_samples=400, periods=1.5, seed=5)
+    X2, y2 = load_data("sine", n_samples=400, periods=1.5, seed=5)
+    assert np.array_equal(X1, X2) and np.array_equal(y1, y2)
+    assert X1.shape == (400, 1) and y1.shape == (400,) and y1.dtype == np.float64
+    assert -1.5 * np.pi <= X1.min() < -1.4 * np.pi and 1.4 * np.pi < X1.max() <= 1.5 * np.pi
+    assert np.std(y1 - np.sin(X1[:, 0])) == pytest.approx(0.1, rel=0.15)  # the default noise
+    X, y = load_data("sine", n_samples=50, noise=0.0, seed=1)
+    np.testing.assert_array_equal(y, np.sin(X[:, 0]))
+    d = prepare(X, y, val_fraction=0.2, seed=0, standardize=True)
+    assert d.n_classes == 0 and d.target_scaler is not None  # a regression's targets
+    with pytest.raises(ValueError, match=r"periods must be > 0 \(got 0\)"):
+        load_data("sine", periods=0)
 
 
 def test_spirals_has_k_balanced_classes():
@@ -262,12 +277,16 @@ def test_regression_targets_standardised_on_training_part(shape):
     assert raw.target_scaler is None
 
 
-@pytest.mark.parametrize("name", ["digits", "iris"])
+@pytest.mark.parametrize("name", ["digits", "iris", "diabetes"])
 def test_real_datasets_load(name):
     pytest.importorskip("sklearn", reason="real data sets come from scikit-learn")
     X, y, features, classes = load_real(name)
-    assert X.shape[0] == y.shape[0] > 100 and y.min() == 0
-    assert len(features) == X.shape[1] and len(classes) == y.max() + 1
+    assert X.shape[0] == y.shape[0] > 100 and len(features) == X.shape[1]
+    if name == "diabetes":  # a regression: real-valued targets, no classes
+        assert y.dtype == np.float64 and classes == [] and features[:3] == ["age", "sex", "bmi"]
+        assert prepare(X, y, val_fraction=0.2, standardize=True).n_classes == 0
+        return
+    assert y.min() == 0 and len(classes) == y.max() + 1
     if name == "iris":
         assert features[0] == "sepal length (cm)" and classes == [
             "setosa",
