@@ -486,18 +486,22 @@ class _Progress:
         self.name, self.total, self.enabled = name, total, enabled
         self.bar = None
 
-    def refresh(self, c: dict[str, int], best: float | None) -> None:
-        """Show counts ``c`` (see :func:`counts`) and the best value so far."""
+    def refresh(self, c: dict[str, int], best: float | None, running: int = 0) -> None:
+        """Show counts ``c`` (see :func:`counts`), the trials ``running`` (asked,
+        not yet recorded: a vectorized run's populations train for long before
+        the first ends) and the best value so far."""
         if not self.enabled:
             return
         try:
-            self._refresh(c, best)
+            self._refresh(c, best, running)
         except OSError:  # stderr gone (a closed pipe): the sweep goes on without its bar
             self.enabled, self.bar = False, None
 
-    def _refresh(self, c: dict[str, int], best: float | None) -> None:
+    def _refresh(self, c: dict[str, int], best: float | None, running: int) -> None:
         done = c["COMPLETE"] + c["PRUNED"] + c["FAIL"]
         post = {"done": c["COMPLETE"], "pruned": c["PRUNED"], "failed": c["FAIL"]}
+        if running:
+            post["running"] = running
         if best is not None:
             post["best"] = f"{best:.4g}"
         if self.bar is None:
@@ -517,7 +521,10 @@ class _Progress:
             )
             return
         self.bar.set_postfix(post, refresh=False)
-        self.bar.update(done - self.bar.n)
+        if done == self.bar.n:  # trials asked: shown now, not at tqdm's next update
+            self.bar.refresh()
+        else:
+            self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -742,13 +749,19 @@ class _Runner:
             self.counts[{"complete": "COMPLETE", "pruned": "PRUNED"}.get(out.status, "FAIL")] += 1
             del self.asked[out.number]
         self.ran += 1
-        self.progress.refresh(self.counts, self.best)
+        self.progress.refresh(self.counts, self.best, self.running())
         if time.monotonic() - self.last_checkpoint > CHECKPOINT_SECONDS:
             self.save_best_weights()
             export_tables(
                 self.study, self.sweep.study.metrics, self.directory, self.sweep.execution.format
             )
             self.last_checkpoint = time.monotonic()
+
+    def running(self) -> int:
+        """Trials asked and not yet recorded, for the bar of a vectorized run,
+        whose populations train long before their first member ends (a
+        per-trial run's bar moves as trials end: 0)."""
+        return len(self.asked) if self.sweep.execution.vectorize > 1 else 0
 
     def _sign(self) -> float:
         """+1 if the first objective is maximised, -1 if minimised."""
@@ -937,6 +950,8 @@ def _run_throughput(
             more = min(r.round_size(len(first) + n, deadline) - len(first), n)
             group_asked = first + [r.ask() for _ in range(max(more, 0))]
             first = []
+            if in_main_thread():  # not from joblib's thread, where the bar is not drawn
+                r.progress.refresh(r.counts, r.best, r.running())
             for group in r.groups(group_asked):
                 yield joblib.delayed(run_population)(group, data, sweep, spec)
 
@@ -1059,6 +1074,7 @@ def run_sweep(
                     _run_deterministic(r, n_jobs, budget, deadline)
                 else:
                     asked = _while_workers_start(r, pool, budget, deadline)
+                    bar.refresh(r.counts, r.best, r.running())
                     pool.wait()
                     _run_throughput(r, n_jobs, budget, deadline, asked)
         except KeyboardInterrupt:

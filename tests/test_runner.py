@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -890,6 +891,20 @@ def test_progress_bar_counts_a_resumed_study_from_its_earlier_trials(tmp_path):
     frames = [f for f in out.stderr.replace("\r", "\n").splitlines() if f.startswith("bar:")]
     assert "3/5" in frames[0] and "done=" in frames[0]  # opens at the earlier trials' count
     assert "5/5" in frames[-1]
+
+
+def test_progress_bar_shows_the_trials_running(tmp_path, capsys):
+    """A vectorized run asks its trials, then trains them for long before the
+    first ends: its bar stood at 0 with no sign of them. It counts the trials
+    asked and not yet recorded, and drops the count once none is left."""
+    sweep = load_sweep(write_sweep(tmp_path, "run", n_trials=12, epochs=5))
+    run_sweep(sweep.with_overrides(vectorize=16), root=tmp_path / "results", progress=True)
+    frames = [
+        f for f in capsys.readouterr().err.replace("\r", "\n").splitlines() if f.startswith("run:")
+    ]
+    running = [int(re.search(r"running=(\d+)", f)[1]) for f in frames if "running=" in f]
+    assert running and max(running) >= 6 and running == sorted(running, reverse=True)
+    assert "12/12" in frames[-1] and "running=" not in frames[-1]
 
 
 def test_a_trial_lost_between_its_result_and_its_tell_is_run_again(tmp_path):
