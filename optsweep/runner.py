@@ -425,7 +425,7 @@ def write_meta(sweep: SweepConfig, directory: Path, spec: str, data: Dataset, di
         "budget": {
             "n_trials": sweep.study.n_trials,
             "timeout": sweep.study.timeout,
-            "grid": grid_size(sweep) if sweep.study.sampler == "grid" else None,  # its points
+            "grid": grid_cap(sweep),  # a grid's points, where they are the budget
         },
     }
     write_text(directory / "meta.json", json.dumps(meta, indent=2) + "\n")
@@ -1054,7 +1054,7 @@ def run_sweep(
         budget = math.inf if st.n_trials is None else st.n_trials
         if (points := grid_cap(sweep)) is not None:
             budget = points
-            c = counts(study)
+            c = counts(study)  # before the bar is drawn
             if st.n_trials is not None and c["COMPLETE"] + c["PRUNED"] + c["FAIL"] < points:
                 log.warning(
                     "%s: the grid has %d points, fewer than study.n_trials (%d): the study "

@@ -82,15 +82,15 @@ def status_text(directory: Path) -> str:
     ]
     lines.append(f"trials: {len(df)}" + (f" ({', '.join(parts)})" if parts else ""))
     budget = meta.get("budget", {})  # the last run's (absent in older results)
+    # "grid": the grid's points, where they are the budget (fewer than n_trials)
     n_trials, points = budget.get("n_trials"), budget.get("grid")
-    grid = points is not None and (not n_trials or points < n_trials)  # each point runs once
-    if n_trials or grid:
-        cap = points if grid else n_trials
+    if n_trials or points:
+        cap = points or n_trials
         counted = int(df["shown"].isin(["complete", "pruned", "fail", "running"]).sum())
         running = int((df["shown"] == "running").sum())
         left = cap - counted
         what = f"{cap} trials"
-        if grid:
+        if points:
             what += (
                 f", the grid's points (n_trials {n_trials})" if n_trials else ", the grid's points"
             )
