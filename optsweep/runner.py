@@ -1061,6 +1061,16 @@ def run_sweep(
                     "ends once each has run",
                     sweep.path, points, st.n_trials,
                 )  # fmt: skip
+        if st.deterministic and sweep.execution.vectorize > st.batch:
+            # the batch is the study's (what is asked before anything is
+            # told), the same whatever [execution] says: only warn
+            log.warning(
+                "%s: study.deterministic asks study.batch = %d trials at a time, so a "
+                "population has at most %d members, not execution.vectorize's %d; "
+                "study.batch = %d trains larger ones (a study of its own)",
+                sweep.path, st.batch, st.batch, sweep.execution.vectorize,
+                sweep.execution.vectorize,
+            )  # fmt: skip
         deadline = math.inf if st.timeout is None else time.monotonic() + st.timeout
         bar = _Progress(study.study_name, None if math.isinf(budget) else int(budget), progress)
         r = _Runner(sweep, study, shared_data, directory, spec, bar, shared_storage, backend)

@@ -160,6 +160,38 @@ def test_command_line_vectorize_refuses_legacy_mode(tmp_path):
     )
 
 
+@pytest.mark.parametrize("batch", [2, 16])
+def test_deterministic_populations_hold_at_most_a_batch(tmp_path, monkeypatch, caplog, batch):
+    """Deterministic mode asks study.batch trials before it tells any: that
+    bounds a population, whatever execution.vectorize says, and a vectorize
+    above it is named in a warning."""
+    import optsweep.runner as runner
+
+    sizes = []
+    real = runner.run_population
+
+    def counted(tasks, *args):
+        sizes.append(len(tasks))
+        return real(tasks, *args)
+
+    monkeypatch.setattr(runner, "run_population", counted)
+    p = write_sweep(
+        tmp_path, "det", n_trials=16, epochs=3, study_extra=f"deterministic = true\nbatch = {batch}"
+    )
+    with caplog.at_level("WARNING", logger="optsweep"):
+        run_sweep(load_sweep(p).with_overrides(vectorize=8), root=tmp_path / "r", progress=False)
+    assert sum(sizes) == 16 and max(sizes) <= min(batch, 8)
+    warned = [r.getMessage() for r in caplog.records if "study.batch" in r.getMessage()]
+    if batch < 8:
+        assert warned == [
+            f"{p}: study.deterministic asks study.batch = 2 trials at a time, so a population "
+            "has at most 2 members, not execution.vectorize's 8; study.batch = 8 trains larger "
+            "ones (a study of its own)"
+        ]
+    else:
+        assert warned == [] and max(sizes) > 2  # the batch allows larger populations
+
+
 @pytest.mark.parametrize("pruner", ["median", "percentile"])
 def test_population_reporter_prunes_exactly_the_members_the_pruner_would(tmp_path, pruner):
     """A population asks the pruner from its worst member up and stops at the
