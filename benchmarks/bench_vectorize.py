@@ -11,13 +11,16 @@
 
 Each sweep runs five times (--repeat), per-trial and vectorized in turn, with
 the workers started, then as many times more with each run starting its own
-workers (as a command does); the medians are compared.
+workers (as a command does); the medians are compared, with the CPU each
+run takes in all its processes (the least wall time a run could take is that
+CPU over the cores).
 Run: python benchmarks/bench_vectorize.py [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -27,6 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import optuna
+import psutil
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -51,13 +55,31 @@ def stop_workers() -> None:
     get_reusable_executor().shutdown(wait=True, kill_workers=True)
 
 
-def sweep_rate(sweep, vectorize: int) -> tuple[float, float, int]:
+def cpu_seconds() -> dict[int, float]:
+    """CPU seconds (user and system) so far of this process and of each of its
+    descendants (joblib's workers), by process id."""
+    procs = [psutil.Process(), *psutil.Process().children(recursive=True)]
+    out = {}
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            c = p.cpu_times()
+            out[p.pid] = c.user + c.system
+    return out
+
+
+def sweep_rate(sweep, vectorize: int) -> tuple[float, float, int, float]:
+    """A run's wall time, its training time summed over trials, its trials,
+    and the CPU time it took in all processes (this one and the workers,
+    whether started before the run or by it)."""
     with tempfile.TemporaryDirectory() as d:
+        before = cpu_seconds()
         t = time.perf_counter()
         run_sweep(sweep.with_overrides(vectorize=vectorize, report=False), root=d, progress=False)
         wall = time.perf_counter() - t
+        after = cpu_seconds()
+        cpu = sum(c - before.get(pid, 0.0) for pid, c in after.items())
         trials = optsweep.load(Path(d) / sweep.name).trials
-    return wall, float(trials["train_seconds"].sum()), len(trials)
+    return wall, float(trials["train_seconds"].sum()), len(trials), cpu
 
 
 def optuna_alone(sweep, n_trials: int, storage: str | None) -> tuple[float, float]:
@@ -103,8 +125,8 @@ def sweeps(n_trials: int, repeat: int, cold: bool) -> None:
         # TPE's choices, and so a per-trial run's cost, depend on the order in
         # which trials finish: repeat, and compare the medians
         runs = [(sweep_rate(sweep, 1), sweep_rate(sweep, 256)) for _ in range(repeat)]
-        (w1, s1, n1), (wv, sv, nv) = (
-            tuple(statistics.median(r[i][j] for r in runs) for j in range(3)) for i in range(2)
+        (w1, s1, n1, u1), (wv, sv, nv, uv) = (
+            tuple(statistics.median(r[i][j] for r in runs) for j in range(4)) for i in range(2)
         )
         ratios = sorted(a[0] / b[0] for a, b in runs)
         print(
@@ -123,22 +145,26 @@ def sweeps(n_trials: int, repeat: int, cold: bool) -> None:
             + "; vectorized "
             + ", ".join(f"{b[0]:.2f} s" for _, b in runs)
         )
+        cpu_bound("", w1, u1, wv, uv, n_jobs)
         if cold:  # again, each run starting its workers, as `optsweep run` does
             pairs = []
             for _ in range(repeat):
                 stop_workers()
-                c1 = sweep_rate(sweep, 1)[0]
+                c1 = sweep_rate(sweep, 1)
                 stop_workers()
-                pairs.append((c1, sweep_rate(sweep, 256)[0]))
-            c1, cv = (statistics.median(p[i] for p in pairs) for i in range(2))
-            cold_ratios = sorted(a / b for a, b in pairs)
+                pairs.append((c1, sweep_rate(sweep, 256)))
+            (c1, _, _, cu1), (cv, _, _, cuv) = (
+                tuple(statistics.median(p[i][j] for p in pairs) for j in range(4)) for i in range(2)
+            )
+            cold_ratios = sorted(a[0] / b[0] for a, b in pairs)
             print(
                 f"  each run starting its workers, medians of {repeat}: per-trial {c1:.2f} s,"
                 f" vectorized {cv:.2f} s, {c1 / cv:.1f}x (runs {cold_ratios[0]:.1f}x to"
                 f" {cold_ratios[-1]:.1f}x; vectorized "
-                + ", ".join(f"{b:.2f} s" for _, b in pairs)
+                + ", ".join(f"{b[0]:.2f} s" for _, b in pairs)
                 + ")"
             )
+            cpu_bound("    starting its workers: ", c1, cu1, cv, cuv, n_jobs)
         _, memory = optuna_alone(sweep, n_trials, None)
         with tempfile.TemporaryDirectory() as d:
             ask, journal = optuna_alone(sweep, n_trials, str(Path(d) / "study.journal"))
@@ -154,6 +180,17 @@ def sweeps(n_trials: int, repeat: int, cold: bool) -> None:
             f" + the populations' training over {n_jobs} cores {sv / n_jobs:.2f} s"
             f" = {bound:.2f} s, at most {w1 / bound:.1f}x"
         )
+
+
+def cpu_bound(lead: str, w1: float, u1: float, wv: float, uv: float, n_jobs: int) -> None:
+    """Print the CPU each executor took, in every process: a run cannot end
+    before its CPU time spread over the cores, so the per-trial run's wall
+    time over that is the most the vectorized run could gain as it is."""
+    print(
+        f"  {lead}CPU in all processes, medians: per-trial {u1:.2f} s ({u1 / w1 / n_jobs:.0%}"
+        f" of {n_jobs} cores), vectorized {uv:.2f} s ({uv / wv / n_jobs:.0%}); the vectorized"
+        f" run's CPU over {n_jobs} cores {uv / n_jobs:.2f} s: at most {w1 / (uv / n_jobs):.1f}x"
+    )
 
 
 def per_update(epochs: int) -> None:
