@@ -484,6 +484,46 @@ def _warn_exponential_factors(sweep: SweepConfig) -> None:
         )  # fmt: skip
 
 
+def ignored_study_settings(sweep: SweepConfig) -> list[str]:
+    """[study] settings that nothing in this run uses, each as a sentence for a
+    warning: set away from their defaults, and a slip most likely (as a
+    search key no configuration uses). Checked once command-line overrides
+    are applied (``--deterministic`` makes ``batch`` count)."""
+    st, ex = sweep.study, sweep.execution
+    default = StudySection("", (), ())
+    out = []
+    if st.batch != default.batch and not st.deterministic:
+        out.append(
+            f"study.batch is {st.batch} but only deterministic mode asks trials in batches "
+            "(study.deterministic is false); it is ignored"
+        )
+    elif st.deterministic and ex.vectorize > st.batch:
+        # the batch is the study's (what is asked before anything is told),
+        # the same whatever [execution] says: only warn
+        out.append(
+            f"study.deterministic asks study.batch = {st.batch} trials at a time, so a "
+            f"population has at most {st.batch} members, not execution.vectorize's "
+            f"{ex.vectorize}; study.batch = {ex.vectorize} trains larger ones (a study of its own)"
+        )
+    if st.pruner == "none":
+        for key in ("warmup_epochs", "prune_every"):
+            if getattr(st, key) != getattr(default, key):
+                out.append(
+                    f"study.{key} is {getattr(st, key)} but study.pruner is 'none'; it is ignored"
+                )
+    if st.percentile != default.percentile and st.pruner != "percentile":
+        out.append(
+            f"study.percentile is {st.percentile:g} but study.pruner is {st.pruner!r} (the "
+            "percentile pruner's setting); it is ignored"
+        )
+    if st.n_startup_trials != default.n_startup_trials and st.sampler != "tpe":
+        out.append(
+            f"study.n_startup_trials is {st.n_startup_trials} but study.sampler is "
+            f"{st.sampler!r} (TPE's setting); it is ignored"
+        )
+    return out
+
+
 def check_vectorize(
     sweep: SweepConfig, key: str = "execution.vectorize", given: Any = None
 ) -> None:

@@ -54,7 +54,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from ._json import clean_json
-from .config import AUTO_VECTORIZE, SweepConfig, check_vectorize
+from .config import AUTO_VECTORIZE, SweepConfig, check_vectorize, ignored_study_settings
 from .engine import Dataset
 from .engine.data import NotANumber
 from .engine.population import max_members, population_cost
@@ -1061,16 +1061,8 @@ def run_sweep(
                     "ends once each has run",
                     sweep.path, points, st.n_trials,
                 )  # fmt: skip
-        if st.deterministic and sweep.execution.vectorize > st.batch:
-            # the batch is the study's (what is asked before anything is
-            # told), the same whatever [execution] says: only warn
-            log.warning(
-                "%s: study.deterministic asks study.batch = %d trials at a time, so a "
-                "population has at most %d members, not execution.vectorize's %d; "
-                "study.batch = %d trains larger ones (a study of its own)",
-                sweep.path, st.batch, st.batch, sweep.execution.vectorize,
-                sweep.execution.vectorize,
-            )  # fmt: skip
+        for why in ignored_study_settings(sweep):
+            log.warning("%s: %s", sweep.path, why)
         deadline = math.inf if st.timeout is None else time.monotonic() + st.timeout
         bar = _Progress(study.study_name, None if math.isinf(budget) else int(budget), progress)
         r = _Runner(sweep, study, shared_data, directory, spec, bar, shared_storage, backend)

@@ -322,6 +322,34 @@ def test_a_warmup_that_leaves_nothing_to_prune_is_warned_about(caplog, warmup):
 
 
 @pytest.mark.parametrize(
+    ("study", "overrides", "ignored"),
+    [
+        ({"batch": 8}, {}, ["study.batch is 8 but only deterministic mode"]),
+        ({"batch": 8}, {"deterministic": True}, []),  # --deterministic: it counts
+        ({"warmup_epochs": 3, "prune_every": 2}, {}, ["warmup_epochs is 3", "prune_every is 2"]),
+        ({"warmup_epochs": 3, "pruner": "hyperband"}, {}, []),
+        ({"percentile": 10.0, "pruner": "median"}, {}, ["percentile is 10 but study.pruner is"]),
+        ({"percentile": 10.0, "pruner": "percentile"}, {}, []),
+        ({"n_startup_trials": 20, "sampler": "random"}, {}, ["n_startup_trials is 20"]),
+        ({"n_startup_trials": 20}, {}, []),  # TPE's
+        ({}, {}, []),
+    ],
+)
+def test_study_settings_that_nothing_uses_are_named(study, overrides, ignored):
+    """[study] keys of one pruner, sampler or mode, set where another runs:
+    ignored without a word before, as a search key no configuration uses."""
+    from optsweep.config import ignored_study_settings
+
+    raw = base()
+    raw["study"].update(study)
+    sweep = parse_sweep(raw, Path("sweeps/x.toml")).with_overrides(**overrides)
+    said = ignored_study_settings(sweep)
+    assert len(said) == len(ignored)
+    for sentence, start in zip(said, ignored, strict=True):
+        assert start in sentence and sentence.endswith("it is ignored")
+
+
+@pytest.mark.parametrize(
     ("decay_rate", "warned"),
     [
         ({"low": 1e-3, "high": 1.0, "log": True}, "0.001 ... after 1 epoch(s) of 150"),
