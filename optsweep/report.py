@@ -303,26 +303,32 @@ def study_report(res: Results, painter: _Painter | None = None) -> list[Path]:
     doc.table(best.dropna(axis=1, how="all") if len(best) else best)  # no column none has
     for r in A.without_complete(t).itertuples():
         doc.text(f"{r.optimizer}: no complete trial ({r.trials}).")
-    _section(
-        doc,
-        "history",
-        lambda: doc.figure(
+    if A.complete(t).empty:  # two empty frames say less than a line
+        doc.text(
+            "No trial has completed yet: the optimization history and the learning "
+            "curves are drawn once one has."
+        )
+    else:
+        _section(
+            doc,
             "history",
-            P.plot_history,
-            (t, meta),
-            "Optimization history: each trial and the best so far",
-        ),
-    )
-    _section(
-        doc,
-        "learning curves",
-        lambda: doc.figure(
-            "learning_curves",
-            P.plot_learning_curves,
-            (t, c, meta),
-            "Training loss per epoch of each optimizer's best trial (log scale)",
-        ),
-    )
+            lambda: doc.figure(
+                "history",
+                P.plot_history,
+                (t, meta),
+                "Optimization history: each trial and the best so far",
+            ),
+        )
+        _section(
+            doc,
+            "learning curves",
+            lambda: doc.figure(
+                "learning_curves",
+                P.plot_learning_curves,
+                (t, c, meta),
+                "Training loss per epoch of each optimizer's best trial (log scale)",
+            ),
+        )
     if len(meta["metrics"]) > 1:
         _section(
             doc,

@@ -638,6 +638,16 @@ def test_all_failed(tmp_path):
     assert (r.trials["state"] == "FAIL").all()
     assert P.history_data(r.trials).empty and P.learning_curves_data(r.trials, r.curves).empty
     _all_plots(r)
+    # the report says so in a line rather than drawing two empty frames, and
+    # drops those an earlier report drew
+    (r.path / "report").mkdir(exist_ok=True)
+    for name in ("history", "learning_curves"):
+        (r.path / "report" / f"{name}.png").write_bytes(b"an earlier report's")
+    names = {p.name for p in study_report(r)}
+    assert not {"history.png", "learning_curves.png"} & names
+    assert not (r.path / "report" / "history.png").exists()
+    md = (r.path / "report" / "report.md").read_text()
+    assert "No trial has completed yet: the optimization history and the learning curves" in md
 
 
 def test_no_validation_set(tmp_path):
