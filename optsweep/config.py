@@ -484,11 +484,13 @@ def _warn_exponential_factors(sweep: SweepConfig) -> None:
         )  # fmt: skip
 
 
-def ignored_study_settings(sweep: SweepConfig) -> list[str]:
-    """[study] settings that nothing in this run uses, each as a sentence for a
-    warning: set away from their defaults, and a slip most likely (as a
-    search key no configuration uses). Checked once command-line overrides
-    are applied (``--deterministic`` makes ``batch`` count)."""
+def study_setting_warnings(sweep: SweepConfig) -> list[str]:
+    """What to say of the [study] settings, each as a sentence for a warning:
+    those that nothing in this run uses, set away from their defaults (a
+    slip most likely, as a search key no configuration uses), and a
+    deterministic batch that bounds the vectorized populations. Checked once
+    command-line overrides are applied (``--deterministic`` makes ``batch``
+    count)."""
     st, ex = sweep.study, sweep.execution
     default = StudySection("", (), ())
     out = []

@@ -54,7 +54,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from ._json import clean_json
-from .config import AUTO_VECTORIZE, SweepConfig, check_vectorize, ignored_study_settings
+from .config import AUTO_VECTORIZE, SweepConfig, check_vectorize, study_setting_warnings
 from .engine import Dataset
 from .engine.data import NotANumber
 from .engine.population import max_members, population_cost
@@ -1061,7 +1061,7 @@ def run_sweep(
                     "ends once each has run",
                     sweep.path, points, st.n_trials,
                 )  # fmt: skip
-        for why in ignored_study_settings(sweep):
+        for why in study_setting_warnings(sweep):
             log.warning("%s: %s", sweep.path, why)
         deadline = math.inf if st.timeout is None else time.monotonic() + st.timeout
         bar = _Progress(study.study_name, None if math.isinf(budget) else int(budget), progress)

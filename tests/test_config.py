@@ -338,12 +338,12 @@ def test_a_warmup_that_leaves_nothing_to_prune_is_warned_about(caplog, warmup):
 def test_study_settings_that_nothing_uses_are_named(study, overrides, ignored):
     """[study] keys of one pruner, sampler or mode, set where another runs:
     ignored without a word before, as a search key no configuration uses."""
-    from optsweep.config import ignored_study_settings
+    from optsweep.config import study_setting_warnings
 
     raw = base()
     raw["study"].update(study)
     sweep = parse_sweep(raw, Path("sweeps/x.toml")).with_overrides(**overrides)
-    said = ignored_study_settings(sweep)
+    said = study_setting_warnings(sweep)
     assert len(said) == len(ignored)
     for sentence, start in zip(said, ignored, strict=True):
         assert start in sentence and sentence.endswith("it is ignored")
