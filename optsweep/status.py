@@ -84,6 +84,7 @@ def status_text(directory: Path) -> str:
     budget = meta.get("budget", {})  # the last run's (absent in older results)
     # "grid": the grid's points, where they are the budget (fewer than n_trials)
     n_trials, points = budget.get("n_trials"), budget.get("grid")
+    what = ""
     if n_trials or points:
         cap = points or n_trials
         counted = int(df["shown"].isin(["complete", "pruned", "fail", "running"]).sum())
@@ -91,23 +92,17 @@ def status_text(directory: Path) -> str:
         left = cap - counted
         what = f"{cap} trials"
         if points:
-            what += (
-                f", the grid's points (n_trials {n_trials})" if n_trials else ", the grid's points"
-            )
-        lines.append(
-            f"budget: {what}"
-            + (
-                f", {left} to go"
-                if left > 0
-                else f", every trial asked ({running} running)"
-                if running
-                else ", met"
-            )
-            + (" (run the same command again to resume)" if left > 0 and not active else "")
-            + (f"; timeout {budget['timeout']:g} s a run" if budget.get("timeout") else "")
-        )
-    elif budget.get("timeout"):
-        lines.append(f"budget: timeout {budget['timeout']:g} s a run")
+            what += ", the grid's points" + (f" (n_trials {n_trials})" if n_trials else "")
+        if left > 0:
+            what += f", {left} to go"
+            if not active:
+                what += " (run the same command again to resume)"
+        else:
+            what += f", every trial asked ({running} running)" if running else ", met"
+    if budget.get("timeout"):
+        what += ("; " if what else "") + f"timeout {budget['timeout']:g} s a run"
+    if what:
+        lines.append(f"budget: {what}")
     ended = df.loc[df["shown"].isin(["interrupted", "lost"]), "number"]
     # not run again since: no later trial of the configuration has run (a
     # queued copy, WAITING, has not), as the runner's pending_reruns counts
