@@ -37,7 +37,6 @@ from .engine.layers import HEADS
 from .engine.population import train_population
 from .engine.train import HISTORY_COLUMNS, TrainResult
 from .errors import ConfigError
-from .pool import watch_parent
 
 log = logging.getLogger(__name__)
 
@@ -371,7 +370,6 @@ def _quiet_ctrl_c() -> None:
     if multiprocessing.parent_process() is not None and in_main_thread:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        watch_parent()  # a worker loky started again has not had PoolStart's first job
 
 
 def ready() -> int:

@@ -33,7 +33,10 @@ def parallel(n_jobs: int, backend: str = "loky", **kwargs) -> joblib.Parallel:
             return joblib.Parallel(n_jobs=-1, **kwargs)
     if n_jobs == 1:
         return joblib.Parallel(n_jobs=1, backend="sequential", **kwargs)
-    with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
+    # each worker watches for its parent's end from its start (loky's
+    # initializer), not from its first job: a command killed while its
+    # workers start may never hand them one
+    with joblib.parallel_config(backend="loky", inner_max_num_threads=1, initializer=watch_parent):
         return joblib.Parallel(n_jobs=n_jobs, max_nbytes=None, **kwargs)
 
 
@@ -68,8 +71,8 @@ def watch_parent(every: float = 1.0) -> None:
     """In a worker process, end it once the process that started it has gone
     (``kill -9``, a crash): loky's workers otherwise outlive it for ever, each
     blocked on the pipe to the other. A thread looks every ``every``
-    seconds; started once, on the first job (which may come after the
-    parent's end: its pid is known from the start)."""
+    seconds; started once, as the worker starts (:func:`parallel`'s
+    initializer)."""
     global _watching
     parent = multiprocessing.parent_process()
     if _watching or parent is None or parent.pid is None:
@@ -82,12 +85,6 @@ def watch_parent(every: float = 1.0) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="optsweep-parent-watch", daemon=True).start()
-
-
-def _first_job(job: Callable[[], object]) -> object:
-    """A worker's first job: :func:`watch_parent`, then ``job()``."""
-    watch_parent()
-    return job()
 
 
 class PoolStart:
@@ -108,7 +105,7 @@ class PoolStart:
             # does not print their tracebacks or kill them mid-trial; the main
             # process handles it
             with sigint(signal.SIG_IGN, STOP_SIGNALS):
-                self.started = self.parallel(joblib.delayed(_first_job)(job) for _ in range(n_jobs))
+                self.started = self.parallel(joblib.delayed(job)() for _ in range(n_jobs))
 
     @property
     def pending(self) -> bool:

@@ -3,6 +3,7 @@ budgets, Ctrl-C, and the shipped sweep files."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
@@ -468,20 +469,37 @@ def _alive(pid: int) -> bool:
     return "\nState:\tZ" not in status
 
 
-@pytest.mark.parametrize("later", [0.0, 1.5], ids=["starting", "training"])
+def _loky_workers(pid: int) -> int:
+    """How many of ``pid``'s children are loky's worker processes."""
+    n = 0
+    for c in _children(pid):
+        with contextlib.suppress(FileNotFoundError):  # gone meanwhile
+            n += b"LokyProcess" in Path(f"/proc/{c}/cmdline").read_bytes()
+    return n
+
+
+@pytest.mark.parametrize("later", [None, 0.0, 1.5], ids=["spawned", "starting", "training"])
 def test_workers_end_when_their_command_is_killed(tmp_path, later):
     """``kill -9`` of the command (or a crash) left its loky workers behind
     for ever, each blocked on the pipe to the other; they now end within
-    seconds of it, also when it died before their first job."""
+    seconds of it, also when it died before their first job (``spawned``:
+    the moment they exist, when they all stayed, watching for it only from
+    their first job)."""
     path = write_sweep(tmp_path, "k9", n_trials=200, epochs=200, n_jobs=2)
     root = tmp_path / "results"
     cmd = cli("-q", "run", path, "--results-root", root)
     proc = subprocess.Popen(cmd, start_new_session=True, stderr=subprocess.DEVNULL)
     journal = root / "k9" / "study.journal"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not journal.exists() or journal.stat().st_size < 60_000):
-        time.sleep(0.05)
-    time.sleep(later)
+    if later is None:
+        while time.monotonic() < deadline and _loky_workers(proc.pid) < 2:
+            time.sleep(0.002)
+    else:
+        while time.monotonic() < deadline and (
+            not journal.exists() or journal.stat().st_size < 60_000
+        ):
+            time.sleep(0.05)
+        time.sleep(later)
     workers = _children(proc.pid)
     os.kill(proc.pid, signal.SIGKILL)  # the command alone, not its process group
     proc.wait()
